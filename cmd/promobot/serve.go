@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/promobot/promobot/internal/app"
+)
+
+type mode string
+
+const (
+	modeAll     mode = "serve"
+	modeWebhook mode = "webhook"
+	modeWorker  mode = "worker"
+)
+
+// serveFlags are the SPEC §10 settings, each with its PROMOBOT_* variable.
+type serveFlags struct {
+	rules, listen, dataDir, natsURL, apiURL, appID, keyFile, secretFile string
+	logFormat, logLevel                                                 string
+	workers                                                             int
+	insecure                                                            bool
+}
+
+func newServe(m mode) *cobra.Command {
+	var f serveFlags
+	short := map[mode]string{
+		modeAll:     "Run the webhook server, the planner workers and an embedded NATS server in one process",
+		modeWebhook: "Run only the webhook server (needs --nats-url)",
+		modeWorker:  "Run only the planner workers (needs --nats-url)",
+	}[m]
+	cmd := &cobra.Command{
+		Use:   string(m),
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), cmd, m, f)
+		},
+	}
+	fs := cmd.Flags()
+	stringFlag(fs, &f.rules, "rules", "PROMOBOT_RULES", "config/promotion-rules.yaml", "rules file")
+	stringFlag(fs, &f.listen, "listen", "PROMOBOT_LISTEN", ":8080", "HTTP listen address")
+	stringFlag(fs, &f.dataDir, "data-dir", "PROMOBOT_DATA_DIR", "./data", "directory for embedded JetStream and git mirrors")
+	stringFlag(fs, &f.natsURL, "nats-url", "PROMOBOT_NATS_URL", "", "external NATS URL (empty: embedded server)")
+	stringFlag(fs, &f.apiURL, "github-api-url", "PROMOBOT_GITHUB_API_URL", "https://api.github.com/", "GitHub REST API URL (GHES: https://HOST/api/v3/)")
+	stringFlag(fs, &f.appID, "app-id", "PROMOBOT_APP_ID", "", "GitHub App id")
+	stringFlag(fs, &f.keyFile, "private-key-file", "PROMOBOT_PRIVATE_KEY_FILE", "", "GitHub App private key (PEM file)")
+	fs.StringVar(&f.secretFile, "webhook-secret-file", "", "file holding the webhook secret (or set $PROMOBOT_WEBHOOK_SECRET to the value)")
+	stringFlag(fs, &f.logFormat, "log-format", "PROMOBOT_LOG_FORMAT", "json", "log format: json or console")
+	stringFlag(fs, &f.logLevel, "log-level", "PROMOBOT_LOG_LEVEL", "info", "log level")
+	fs.BoolVar(&f.insecure, "insecure-no-signature", false, "accept unsigned webhooks (local experiments only; never in production)")
+	if err := intFlag(fs, &f.workers, "workers", "PROMOBOT_WORKERS", runtime.NumCPU(), "planner workers"); err != nil {
+		cmd.RunE = func(*cobra.Command, []string) error { return err }
+	}
+	return cmd
+}
+
+func runServe(ctx context.Context, cmd *cobra.Command, m mode, f serveFlags) error {
+	log, err := newLogger(cmd.ErrOrStderr(), f.logFormat, f.logLevel)
+	if err != nil {
+		return err
+	}
+	cfg := app.Config{
+		RulesPath: f.rules, Listen: f.listen, DataDir: f.dataDir, NATSURL: f.natsURL,
+		GitHubAPIURL: f.apiURL, Token: os.Getenv("PROMOBOT_GITHUB_TOKEN"),
+		Workers: f.workers, Log: log, Insecure: f.insecure,
+		Webhook: m != modeWorker, Worker: m != modeWebhook,
+	}
+	if m != modeAll && f.natsURL == "" {
+		return fmt.Errorf("promobot %s needs --nats-url: the embedded NATS server runs only with serve", m)
+	}
+	if f.appID != "" {
+		if _, err := fmt.Sscan(f.appID, &cfg.AppID); err != nil {
+			return fmt.Errorf("--app-id %q is not a number", f.appID)
+		}
+	}
+	if f.keyFile != "" {
+		if cfg.PrivateKey, err = os.ReadFile(f.keyFile); err != nil {
+			return fmt.Errorf("read private key: %w", err)
+		}
+	}
+	cfg.WebhookSecret = []byte(os.Getenv("PROMOBOT_WEBHOOK_SECRET"))
+	if f.secretFile != "" {
+		if cfg.WebhookSecret, err = os.ReadFile(f.secretFile); err != nil {
+			return fmt.Errorf("read webhook secret: %w", err)
+		}
+		cfg.WebhookSecret = trimNewline(cfg.WebhookSecret)
+	}
+	a, err := app.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	log.Info().Str("listen", a.Addr()).Str("mode", string(m)).Msg("promobot started")
+	<-ctx.Done()
+	log.Info().Msg("shutting down: no new webhooks, finishing in-flight intents")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := a.Shutdown(sctx); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func trimNewline(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}

@@ -1,0 +1,268 @@
+// Package app wires promobot's parts into one running process: rules,
+// NATS (embedded or external), the webhook server, the planner workers and
+// the HTTP endpoints. cmd/promobot, the demo and the end-to-end tests all
+// start promobot through Start, so they exercise the same wiring.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/promobot/promobot/internal/ghapp"
+	"github.com/promobot/promobot/internal/gitmirror"
+	"github.com/promobot/promobot/internal/prwriter"
+	"github.com/promobot/promobot/internal/queue"
+	"github.com/promobot/promobot/internal/rules"
+	"github.com/promobot/promobot/internal/webhook"
+	"github.com/promobot/promobot/internal/worker"
+)
+
+// Config is everything promobot needs to run.
+type Config struct {
+	RulesPath     string
+	Listen        string
+	DataDir       string
+	NATSURL       string // empty: embedded nats-server under DataDir
+	GitHubAPIURL  string
+	AppID         int64
+	PrivateKey    []byte
+	Token         string // instead of an App
+	WebhookSecret []byte
+	Insecure      bool // accept unsigned webhooks (local only)
+	Workers       int
+	Webhook       bool // run the webhook server
+	Worker        bool // run the planner workers
+	Log           zerolog.Logger
+	// RulesReload is how often the rules file is checked for changes (default 10s).
+	RulesReload time.Duration
+	// Observe, when set, sees every handled intent (tests and the demo).
+	Observe func(worker.Result)
+	// Queue overrides queue settings (tests).
+	Queue queue.Config
+}
+
+// App is a running promobot.
+type App struct {
+	log      zerolog.Logger
+	ln       net.Listener
+	http     *http.Server
+	embedded *queue.Embedded
+	nc       *nats.Conn
+	q        *queue.Queue
+	rules    *rules.Store
+
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+	consumed chan error
+}
+
+// Start starts promobot and returns when it accepts webhooks and works the queue.
+func Start(ctx context.Context, cfg Config) (_ *App, err error) {
+	if !cfg.Webhook && !cfg.Worker {
+		cfg.Webhook, cfg.Worker = true, true
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 1
+	}
+	if cfg.RulesReload <= 0 {
+		cfg.RulesReload = 10 * time.Second
+	}
+	log := cfg.Log
+	rs, err := rules.Load(cfg.RulesPath)
+	if err != nil {
+		return nil, fmt.Errorf("rules %s: %w", cfg.RulesPath, err)
+	}
+	a := &App{log: log, rules: rules.NewStore(rs)}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+
+	url := cfg.NATSURL
+	if url == "" {
+		a.embedded, err = queue.StartEmbedded(ctx, queue.EmbeddedConfig{Dir: filepath.Join(cfg.DataDir, "jetstream")})
+		if err != nil {
+			return nil, fmt.Errorf("start embedded nats: %w", err)
+		}
+		url = a.embedded.ClientURL()
+	}
+	a.nc, err = nats.Connect(url, nats.Name("promobot"), nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn().Err(err).Msg("nats disconnected") }),
+		nats.ReconnectHandler(func(*nats.Conn) { log.Info().Msg("nats reconnected") }))
+	if err != nil {
+		return nil, fmt.Errorf("connect nats %s: %w", url, err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	qcfg := cfg.Queue
+	qcfg.Registerer = reg
+	a.q, err = queue.Open(ctx, a.nc, qcfg)
+	if err != nil {
+		return nil, fmt.Errorf("open queue: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	if cfg.Webhook {
+		wh, err := webhook.New(webhook.Config{
+			Secret: cfg.WebhookSecret, Insecure: cfg.Insecure, Rules: a.rules.Current,
+			Publisher: a.q, Log: log, Registerer: reg,
+		})
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle("/webhook", wh)
+	}
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
+	mux.HandleFunc("/readyz", a.ready)
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+
+	var runCtx context.Context
+	runCtx, a.stop = context.WithCancel(context.WithoutCancel(ctx))
+	if cfg.Worker {
+		clients, err := ghapp.New(ghapp.Config{APIURL: cfg.GitHubAPIURL, AppID: cfg.AppID, PrivateKey: cfg.PrivateKey, Token: cfg.Token, Registerer: reg})
+		if err != nil {
+			return nil, err
+		}
+		w := &worker.Worker{
+			Rules: a.rules.Current, Clients: clients, Mirrors: gitmirror.New(filepath.Join(cfg.DataDir, "mirrors")),
+			Writer: &prwriter.Writer{State: kvState{a.q.State()}}, Leases: a.q, Log: log, Now: time.Now, Observe: cfg.Observe,
+		}
+		a.consumed = make(chan error, 1)
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.consumed <- a.q.Consume(runCtx, cfg.Workers, w.Handle)
+		}()
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.rules.Watch(runCtx, cfg.RulesPath, cfg.RulesReload, func(err error, r *rules.Rules) {
+			if err != nil {
+				log.Error().Err(err).Str("rules", cfg.RulesPath).Msg("new rules refused; the last good rules stay in force")
+				return
+			}
+			log.Info().Str("rules", cfg.RulesPath).Int("services", len(r.Services)).Msg("rules reloaded")
+		})
+	}()
+
+	a.ln, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	a.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.http.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("http server stopped")
+		}
+	}()
+	return a, nil
+}
+
+// Addr is the address the HTTP server listens on.
+func (a *App) Addr() string { return a.ln.Addr().String() }
+
+// Queue is the intent queue (the tests publish requested promotions on it).
+func (a *App) Queue() *queue.Queue { return a.q }
+
+// NATSURL is the URL of the NATS server in use.
+func (a *App) NATSURL() string { return a.nc.ConnectedUrl() }
+
+func (a *App) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.q.Ready(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+		return
+	}
+	if a.rules.Current() == nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "no rules"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// Shutdown stops taking webhooks, lets in-flight intents finish (or releases
+// them to the queue), then closes NATS.
+func (a *App) Shutdown(ctx context.Context) error {
+	var errs []error
+	if err := a.http.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	a.stop()
+	if a.consumed != nil {
+		if err := <-a.consumed; err != nil && !errors.Is(err, context.Canceled) {
+			errs = append(errs, fmt.Errorf("consume: %w", err))
+		}
+	}
+	a.wg.Wait()
+	a.close()
+	return errors.Join(errs...)
+}
+
+func (a *App) close() {
+	if a.stop != nil {
+		a.stop()
+	}
+	if a.nc != nil {
+		if err := a.nc.Drain(); err != nil {
+			a.log.Warn().Err(err).Msg("nats drain")
+		}
+	}
+	if a.embedded != nil {
+		a.embedded.Shutdown()
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
+}
+
+// kvState keeps the PR writer's target → PR record in JetStream KV, so every
+// worker replica shares it.
+type kvState struct{ kv jetstream.KeyValue }
+
+func (s kvState) GetPR(ctx context.Context, key string) (prwriter.PRRecord, bool, error) {
+	e, err := s.kv.Get(ctx, queue.EscapeKey(key))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return prwriter.PRRecord{}, false, nil
+	}
+	if err != nil {
+		return prwriter.PRRecord{}, false, fmt.Errorf("get %s: %w", key, err)
+	}
+	var r prwriter.PRRecord
+	if err := json.Unmarshal(e.Value(), &r); err != nil {
+		return prwriter.PRRecord{}, false, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return r, true, nil
+}
+
+func (s kvState) PutPR(ctx context.Context, key string, r prwriter.PRRecord) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	if _, err := s.kv.Put(ctx, queue.EscapeKey(key), b); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return nil
+}

@@ -1,0 +1,289 @@
+// Package demo runs promobot end to end on one machine: the GitHub test
+// server with a sample GitOps repository, and promobot itself (embedded NATS,
+// webhook server, workers) wired exactly as `promobot serve` wires it.
+// `promobot demo` narrates it; the end-to-end tests drive it.
+package demo
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/promobot/promobot/internal/app"
+	"github.com/promobot/promobot/internal/githubtest"
+	"github.com/promobot/promobot/internal/queue"
+	"github.com/promobot/promobot/internal/worker"
+)
+
+//go:embed sample
+var sample embed.FS
+
+// Names used by the sample.
+const (
+	GitOpsRepo     = "acme/gitops"
+	SourceRepo     = "acme/payment-service"
+	Service        = "payment-service"
+	Image          = "registry.example.com/payment-service"
+	AppID          = 4242
+	InstallationID = 77
+)
+
+// Options adjust the harness.
+type Options struct {
+	Dir     string // working directory (repositories, JetStream, mirrors)
+	Log     zerolog.Logger
+	Rules   []byte // rules file content; default: the sample rules
+	Workers int
+}
+
+// Harness is a running GitHub test server plus a running promobot.
+type Harness struct {
+	GitHub    *githubtest.Server
+	App       *app.App
+	Secret    []byte
+	RulesPath string
+
+	mu      sync.Mutex
+	results []worker.Result
+	notify  chan struct{}
+}
+
+// Start creates the sample repositories and starts both servers.
+func Start(ctx context.Context, o Options) (_ *Harness, err error) {
+	if o.Workers == 0 {
+		o.Workers = 2
+	}
+	keyPEM, pub, err := githubtest.GenerateAppKey()
+	if err != nil {
+		return nil, err
+	}
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, fmt.Errorf("webhook secret: %w", err)
+	}
+	secret = []byte(hex.EncodeToString(secret))
+	gh, err := githubtest.New(githubtest.Config{
+		Dir: filepath.Join(o.Dir, "github"), AppID: AppID, AppPublicKey: pub, InstallationID: InstallationID,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start github test server: %w", err)
+	}
+	h := &Harness{GitHub: gh, Secret: secret, notify: make(chan struct{}, 1)}
+	defer func() {
+		if err != nil {
+			h.Close()
+		}
+	}()
+	files, err := sampleFiles("sample/gitops")
+	if err != nil {
+		return nil, err
+	}
+	if err := gh.CreateRepo(GitOpsRepo, "main", files); err != nil {
+		return nil, err
+	}
+	if err := gh.CreateRepo(SourceRepo, "main", map[string]string{
+		"main.go":                    "package main\n\nfunc main() {}\n",
+		".github/workflows/build.yml": "name: build\non: push\njobs: {}\n",
+	}); err != nil {
+		return nil, err
+	}
+	for _, u := range []string{"alice", "bob"} {
+		if err := gh.SetPermission(GitOpsRepo, u, "write"); err != nil {
+			return nil, err
+		}
+	}
+	gh.AddTeamMember("acme", "payments-leads", "bob")
+
+	rules := o.Rules
+	if rules == nil {
+		if rules, err = sample.ReadFile("sample/rules.yaml"); err != nil {
+			return nil, fmt.Errorf("read sample rules: %w", err)
+		}
+	}
+	h.RulesPath = filepath.Join(o.Dir, "promotion-rules.yaml")
+	if err := os.WriteFile(h.RulesPath, rules, 0o600); err != nil {
+		return nil, fmt.Errorf("write rules: %w", err)
+	}
+	h.App, err = app.Start(ctx, app.Config{
+		RulesPath: h.RulesPath, Listen: "127.0.0.1:0", DataDir: filepath.Join(o.Dir, "promobot"),
+		GitHubAPIURL: gh.APIURL(), AppID: AppID, PrivateKey: keyPEM, WebhookSecret: secret,
+		Workers: o.Workers, Webhook: true, Worker: true, Log: o.Log, Observe: h.observe,
+		Queue: queue.Config{AckWait: 30 * time.Second},
+	})
+	if err != nil {
+		return nil, err
+	}
+	gh.SetWebhook(h.WebhookURL(), secret)
+	return h, nil
+}
+
+// WebhookURL is promobot's webhook endpoint.
+func (h *Harness) WebhookURL() string { return "http://" + h.App.Addr() + "/webhook" }
+
+// Close stops promobot, then the test server.
+func (h *Harness) Close() {
+	if h.App != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := h.App.Shutdown(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "promobot shutdown:", err)
+		}
+	}
+	if h.GitHub != nil {
+		h.GitHub.Close()
+	}
+}
+
+func (h *Harness) observe(r worker.Result) {
+	h.mu.Lock()
+	h.results = append(h.results, r)
+	h.mu.Unlock()
+	select {
+	case h.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Results returns every intent result so far, in order.
+func (h *Harness) Results() []worker.Result {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]worker.Result(nil), h.results...)
+}
+
+// Await waits until the n-th result (counting from 0) exists and returns it.
+func (h *Harness) Await(ctx context.Context, n int) (worker.Result, error) {
+	for {
+		h.mu.Lock()
+		if len(h.results) > n {
+			r := h.results[n]
+			h.mu.Unlock()
+			return r, nil
+		}
+		h.mu.Unlock()
+		select {
+		case <-h.notify:
+		case <-ctx.Done():
+			return worker.Result{}, fmt.Errorf("waiting for intent result #%d (have %d): %w", n+1, len(h.Results()), ctx.Err())
+		}
+	}
+}
+
+// Send delivers a signed webhook to promobot, as GitHub does, and returns the HTTP status.
+func (h *Harness) Send(ctx context.Context, event, deliveryID string, payload []byte) (int, error) {
+	mac := hmac.New(sha256.New, h.Secret)
+	mac.Write(payload)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.WebhookURL(), bytes.NewReader(payload))
+	if err != nil {
+		return 0, fmt.Errorf("build webhook request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", event)
+	req.Header.Set("X-GitHub-Delivery", deliveryID)
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	req.Header.Set("User-Agent", "GitHub-Hookshot/demo")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("send webhook: %w", err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return resp.StatusCode, fmt.Errorf("read webhook response: %w", err)
+	}
+	return resp.StatusCode, nil
+}
+
+// Build is one successful build of the source repository.
+type Build struct {
+	SHA       string
+	Message   string
+	RunNumber int
+}
+
+// WorkflowRun renders a real workflow_run delivery (octokit's example
+// payload) rewritten for a successful build of the sample service.
+func (h *Harness) WorkflowRun(b Build) ([]byte, error) {
+	raw, err := sample.ReadFile("sample/workflow_run.json")
+	if err != nil {
+		return nil, fmt.Errorf("read sample payload: %w", err)
+	}
+	var p map[string]any
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, fmt.Errorf("decode sample payload: %w", err)
+	}
+	owner, name, _ := strings.Cut(SourceRepo, "/")
+	repo := p["repository"].(map[string]any)
+	repo["full_name"], repo["name"] = SourceRepo, name
+	repo["owner"].(map[string]any)["login"] = owner
+	repo["html_url"] = h.GitHub.URL() + "/" + SourceRepo
+	wf := p["workflow"].(map[string]any)
+	wf["path"] = ".github/workflows/build.yml"
+	run := p["workflow_run"].(map[string]any)
+	run["path"], run["head_sha"], run["head_branch"] = ".github/workflows/build.yml", b.SHA, "main"
+	run["status"], run["conclusion"], run["run_number"] = "completed", "success", b.RunNumber
+	run["html_url"] = fmt.Sprintf("%s/%s/actions/runs/%d", h.GitHub.URL(), SourceRepo, 1000+b.RunNumber)
+	run["display_title"] = firstLine(b.Message)
+	if hc, ok := run["head_commit"].(map[string]any); ok {
+		hc["id"], hc["message"] = b.SHA, b.Message
+	}
+	p["action"] = "completed"
+	p["installation"] = map[string]any{"id": InstallationID, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNzc="}
+	out, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode payload: %w", err)
+	}
+	return out, nil
+}
+
+// SourceCommit makes a commit in the source repository (a developer's push)
+// and returns its sha.
+func (h *Harness) SourceCommit(message string) (string, error) {
+	content := message + "\n"
+	return h.GitHub.Commit(SourceRepo, "main", map[string]*string{"CHANGELOG.md": &content}, message)
+}
+
+// OverlayPath is the sample's kustomization file of env.
+func OverlayPath(env string) string {
+	return path.Join("apps", Service, "overlays", env, "kustomization.yaml")
+}
+
+func sampleFiles(root string) (map[string]string, error) {
+	files := map[string]string{}
+	err := fs.WalkDir(sample, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := sample.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		files[strings.TrimPrefix(p, root+"/")] = string(b)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read sample repository: %w", err)
+	}
+	return files, nil
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}

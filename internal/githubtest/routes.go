@@ -1,0 +1,69 @@
+package githubtest
+
+import (
+	"net/http"
+	"strings"
+)
+
+// routes is the REST surface. path is the documented OpenAPI template
+// (checked against the embedded spec by tests); pattern is the ServeMux form.
+func (s *Server) routes() []route {
+	const R = "/repos/{owner}/{repo}"
+	rt := func(method, path string, auth authMode, h func(*reqCtx)) route {
+		// Multi-segment parameters become ServeMux remainder wildcards.
+		pattern := strings.NewReplacer("{ref}", "{ref...}", "{path}", "{path...}", "{basehead}", "{basehead...}").Replace(path)
+		if strings.HasSuffix(path, "/commits/{ref}/status") {
+			// ServeMux allows "..." only at the end; the handler strips "/status".
+			pattern = strings.TrimSuffix(pattern, "/status")
+		}
+		return route{method: method, path: path, pattern: pattern, auth: auth, h: h}
+	}
+	return []route{
+		rt("GET", "/app", modeJWT, s.handleGetApp),
+		rt("GET", "/app/installations/{installation_id}", modeJWT, s.handleGetInstallation),
+		rt("POST", "/app/installations/{installation_id}/access_tokens", modeJWT, s.handleAccessToken),
+		rt("GET", R+"/installation", modeJWT, s.handleRepoInstallation),
+
+		rt("GET", R, modeToken, s.handleGetRepo),
+		rt("POST", R+"/git/blobs", modeToken, s.handleCreateBlob),
+		rt("GET", R+"/git/blobs/{file_sha}", modeToken, s.handleGetBlob),
+		rt("POST", R+"/git/trees", modeToken, s.handleCreateTree),
+		rt("GET", R+"/git/trees/{tree_sha}", modeToken, s.handleGetTree),
+		rt("POST", R+"/git/commits", modeToken, s.handleCreateCommit),
+		rt("GET", R+"/git/commits/{commit_sha}", modeToken, s.handleGetCommit),
+		rt("GET", R+"/git/ref/{ref}", modeToken, s.handleGetRef),
+		rt("GET", R+"/git/matching-refs/{ref}", modeToken, s.handleMatchingRefs),
+		rt("POST", R+"/git/refs", modeToken, s.handleCreateRef),
+		rt("PATCH", R+"/git/refs/{ref}", modeToken, s.handleUpdateRef),
+		rt("DELETE", R+"/git/refs/{ref}", modeToken, s.handleDeleteRef),
+		rt("GET", R+"/contents/{path}", modeToken, s.handleGetContents),
+
+		rt("GET", R+"/pulls", modeToken, s.handleListPulls),
+		rt("POST", R+"/pulls", modeToken, s.handleCreatePull),
+		rt("GET", R+"/pulls/{pull_number}", modeToken, s.handleGetPull),
+		rt("PATCH", R+"/pulls/{pull_number}", modeToken, s.handleUpdatePull),
+		rt("GET", R+"/pulls/{pull_number}/files", modeToken, s.handlePullFiles),
+		rt("PUT", R+"/pulls/{pull_number}/merge", modeToken, s.handleMerge),
+		rt("POST", R+"/pulls/{pull_number}/requested_reviewers", modeToken, s.handleRequestReviewers),
+		rt("GET", R+"/pulls/{pull_number}/requested_reviewers", modeToken, s.handleListReviewers),
+
+		rt("GET", R+"/issues/{issue_number}", modeToken, s.handleGetIssue),
+		rt("POST", R+"/issues/{issue_number}/labels", modeToken, s.handleAddLabels),
+		rt("GET", R+"/issues/{issue_number}/labels", modeToken, s.handleListLabels),
+		rt("POST", R+"/issues/{issue_number}/comments", modeToken, s.handleCreateComment),
+		rt("GET", R+"/issues/{issue_number}/comments", modeToken, s.handleListComments),
+		rt("PATCH", R+"/issues/comments/{comment_id}", modeToken, s.handleUpdateComment),
+		rt("POST", R+"/issues/comments/{comment_id}/reactions", modeToken, s.handleCreateReaction),
+
+		rt("POST", R+"/statuses/{sha}", modeToken, s.handleCreateStatus),
+		rt("GET", R+"/commits/{ref}/status", modeToken, s.handleCombinedStatus),
+		rt("GET", R+"/commits/{ref}", modeToken, s.handleGetRepoCommit),
+		rt("GET", R+"/compare/{basehead}", modeToken, s.handleCompare),
+		rt("GET", R+"/collaborators/{username}/permission", modeToken, s.handlePermission),
+		rt("GET", "/orgs/{org}/teams/{team_slug}/memberships/{username}", modeToken, s.handleTeamMembership),
+	}
+}
+
+func (s *Server) handleGetRepo(c *reqCtx) {
+	c.json(http.StatusOK, s.repoJSON(c.repo))
+}

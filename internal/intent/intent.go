@@ -1,0 +1,203 @@
+// Package intent defines the promotion intent: the unit of work that flows from
+// the webhook server through the queue to the planner.
+package intent
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Kind says what an intent asks for.
+type Kind string
+
+const (
+	// KindUpdate sets a service's first environment to a freshly built tag.
+	KindUpdate Kind = "update"
+	// KindPromote moves the tag that From runs (or Tag) into To.
+	KindPromote Kind = "promote"
+	// KindRollback moves To back to an older Tag; the downgrade gate does not apply.
+	KindRollback Kind = "rollback"
+)
+
+// Valid reports whether k is a known kind.
+func (k Kind) Valid() bool {
+	switch k {
+	case KindUpdate, KindPromote, KindRollback:
+		return true
+	}
+	return false
+}
+
+// SourceRef is where an intent came from; everything in it is for links and
+// ticket extraction, never for control flow.
+type SourceRef struct {
+	Repo       string `json:"repo,omitempty"`        // owner/name of the repository the event is about
+	SHA        string `json:"sha,omitempty"`         // source commit
+	Ref        string `json:"ref,omitempty"`         // branch or tag name
+	Message    string `json:"message,omitempty"`     // commit message or PR title (ticket keys are looked up here)
+	CommitURL  string `json:"commitUrl,omitempty"`   // html link to the source commit
+	RunURL     string `json:"runUrl,omitempty"`      // html link to the workflow run
+	RunNumber  int64  `json:"runNumber,omitempty"`   // workflow run number
+	CompareURL string `json:"compareUrl,omitempty"`  // html compare view (push)
+	CommentURL string `json:"commentUrl,omitempty"`  // html link to the ChatOps comment
+	CommentID  int64  `json:"commentId,omitempty"`   // issue comment id (for reactions)
+	Issue      int    `json:"issue,omitempty"`       // PR or issue number the event is about
+	PRURL      string `json:"prUrl,omitempty"`       // html link to that PR
+	CloneURL   string `json:"cloneUrl,omitempty"`    // clone_url of the GitOps repo, when the event reports it
+	APIBaseURL string `json:"apiBaseUrl,omitempty"`  // reserved for multi-host setups
+	HTMLBase   string `json:"htmlBaseUrl,omitempty"` // e.g. https://github.com
+}
+
+// Intent is one promotion request. It is immutable once published.
+type Intent struct {
+	ID             string    `json:"id"`
+	Kind           Kind      `json:"kind"`
+	DeliveryID     string    `json:"deliveryId"`
+	Event          string    `json:"event"`
+	InstallationID int64     `json:"installationId,omitempty"`
+	Repo           string    `json:"repo"`     // GitOps repository, owner/name
+	Services       []string  `json:"services"` // one service, or several for a grouped PR
+	From           string    `json:"from,omitempty"`
+	To             string    `json:"to"`
+	Tag            string    `json:"tag,omitempty"` // empty: whatever From runs now
+	Ticket         string    `json:"ticket,omitempty"`
+	Requester      string    `json:"requester,omitempty"`
+	Source         SourceRef `json:"source"`
+	CreatedAt      time.Time `json:"createdAt"`
+}
+
+// Target is the unit of leases, branches and PRs.
+type Target struct {
+	Repo    string `json:"repo"`
+	Service string `json:"service"`
+	Env     string `json:"env"`
+}
+
+// String renders the target as repo/service/env.
+func (t Target) String() string { return t.Repo + "/" + t.Service + "/" + t.Env }
+
+// GroupService is the service token used in subjects and keys for an intent
+// that covers several services.
+const GroupService = "_group"
+
+// Target returns the target the intent writes to.
+func (in Intent) Target() Target {
+	svc := GroupService
+	if len(in.Services) == 1 {
+		svc = in.Services[0]
+	}
+	return Target{Repo: in.Repo, Service: svc, Env: in.To}
+}
+
+// SubjectPrefix is the first part of every intent subject.
+const SubjectPrefix = "promobot.intents"
+
+// Subject is promobot.intents.<repo>.<service>.<env> with each token escaped.
+func (in Intent) Subject() string {
+	t := in.Target()
+	return SubjectPrefix + "." + EscapeToken(t.Repo) + "." + EscapeToken(t.Service) + "." + EscapeToken(t.Env)
+}
+
+// MsgID is the JetStream message id: the delivery id plus the intent index,
+// so a redelivered webhook is dropped by the stream's duplicate window.
+func MsgID(deliveryID string, index int) string {
+	return fmt.Sprintf("%s:%d", deliveryID, index)
+}
+
+// EscapeToken makes s safe as one NATS subject token: every byte outside
+// [A-Za-z0-9_-] becomes %XX. The mapping is injective, so distinct
+// repositories never share a subject.
+func EscapeToken(s string) string {
+	if s == "" {
+		return "%00"
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+// Marshal encodes the intent for the queue.
+func (in Intent) Marshal() ([]byte, error) {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return nil, fmt.Errorf("encode intent: %w", err)
+	}
+	return b, nil
+}
+
+// Unmarshal decodes and validates an intent read from the queue.
+func Unmarshal(b []byte) (Intent, error) {
+	var in Intent
+	if err := json.Unmarshal(b, &in); err != nil {
+		return Intent{}, fmt.Errorf("decode intent: %w", err)
+	}
+	if err := in.Validate(); err != nil {
+		return Intent{}, err
+	}
+	return in, nil
+}
+
+var (
+	ociTag    = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
+	digest    = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
+	repoName  = regexp.MustCompile(`^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$`)
+	plainName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+)
+
+// ValidTag reports whether t is a valid OCI tag.
+func ValidTag(t string) bool { return ociTag.MatchString(t) }
+
+// ValidDigest reports whether d is a sha256 digest.
+func ValidDigest(d string) bool { return digest.MatchString(d) }
+
+// ValidRepo reports whether r is an owner/name GitHub repository name
+// (no path tricks: "." and ".." are refused).
+func ValidRepo(r string) bool {
+	if !repoName.MatchString(r) {
+		return false
+	}
+	name := r[strings.IndexByte(r, '/')+1:]
+	return name != "." && name != ".."
+}
+
+// ValidName reports whether s is usable as a service or environment name.
+func ValidName(s string) bool { return plainName.MatchString(s) && !strings.Contains(s, "..") }
+
+// Validate checks the fields every consumer relies on.
+func (in Intent) Validate() error {
+	switch {
+	case in.ID == "":
+		return fmt.Errorf("intent: missing id")
+	case !in.Kind.Valid():
+		return fmt.Errorf("intent %s: unknown kind %q", in.ID, in.Kind)
+	case !ValidRepo(in.Repo):
+		return fmt.Errorf("intent %s: invalid repo %q", in.ID, in.Repo)
+	case in.To == "" || !ValidName(in.To):
+		return fmt.Errorf("intent %s: invalid target environment %q", in.ID, in.To)
+	case in.From != "" && !ValidName(in.From):
+		return fmt.Errorf("intent %s: invalid source environment %q", in.ID, in.From)
+	case in.Tag != "" && !ValidTag(in.Tag) && !ValidDigest(in.Tag):
+		return fmt.Errorf("intent %s: invalid tag %q", in.ID, in.Tag)
+	case len(in.Services) == 0:
+		return fmt.Errorf("intent %s: no service", in.ID)
+	case in.Kind == KindRollback && in.Tag == "":
+		return fmt.Errorf("intent %s: rollback needs a tag", in.ID)
+	}
+	for _, s := range in.Services {
+		if !ValidName(s) {
+			return fmt.Errorf("intent %s: invalid service %q", in.ID, s)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,397 @@
+// Package planner decides what a promotion intent means for a repository:
+// which files change and how, which gates hold, and what the pull request
+// says. It performs no network I/O: the repository is a read-only view passed
+// in, so every decision is table-testable.
+package planner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/promobot/promobot/internal/edit"
+	"github.com/promobot/promobot/internal/intent"
+	"github.com/promobot/promobot/internal/rules"
+)
+
+// RepoView is a read-only view of the GitOps repository at one commit.
+type RepoView interface {
+	Commit() string
+	ReadFile(ctx context.Context, path string) ([]byte, error)
+	Exists(path string) bool
+}
+
+// Views are the snapshots a decision reads: the base branch head, and the
+// promotion branch when it already exists (nil otherwise).
+type Views struct {
+	Base   RepoView
+	Branch RepoView
+}
+
+// ErrTerminal marks errors that retrying cannot fix (invalid repository
+// file, intent naming an unknown service); the worker dead-letters them.
+var ErrTerminal = errors.New("terminal")
+
+// Change is one service's tag moving in one file.
+type Change struct {
+	Service string   `json:"service"`
+	Env     string   `json:"env"`
+	Image   string   `json:"image"`
+	Path    string   `json:"path"`
+	Old     edit.Ref `json:"old"`
+	New     edit.Ref `json:"new"`
+
+	spec edit.Spec // how the tag was found, to read it back from the branch
+}
+
+// FileEdit is the only thing a plan writes: a file's full new content.
+type FileEdit struct {
+	Path string
+	Old  []byte
+	New  []byte
+}
+
+// GateResult is one gate as checked, open or not.
+type GateResult struct {
+	Gate    string    `json:"gate"`
+	Open    bool      `json:"open"`
+	Reason  string    `json:"reason"`
+	RetryAt time.Time `json:"retryAt,omitzero"` // set when the gate opens with time
+}
+
+// Plan is what the writer applies.
+type Plan struct {
+	IntentID   string
+	Kind       intent.Kind
+	Target     intent.Target
+	BaseBranch string
+	BaseSHA    string
+	Branch     string
+	// Direct commits to the base branch instead of opening a PR.
+	Direct    bool
+	AutoMerge bool
+	// BranchCurrent is true when the existing promotion branch already holds
+	// exactly these edits (a re-processed intent): no new commit is needed.
+	BranchCurrent bool
+	// BranchStale is true when the existing branch proposes nothing the base
+	// does not already run (its PR was merged or closed): open a new PR.
+	BranchStale bool
+	Changes     []Change
+	// Supersedes lists what the existing promotion branch proposed before.
+	Supersedes    []Change
+	Edits         []FileEdit
+	Title         string
+	Body          string
+	CommitMessage string
+	Reviewers     rules.Principals
+	Labels        []string
+	Gates         []GateResult
+	Ticket        string
+	TicketURL     string
+}
+
+// Refusal says a gate is closed. RetryAt is set when the gate opens with time.
+type Refusal struct {
+	Gates   []GateResult
+	Reason  string
+	RetryAt time.Time
+}
+
+// Decision is exactly one of Plan, Skip (nothing to do, with the reason) or Refusal.
+type Decision struct {
+	Plan    *Plan
+	Skip    string
+	Refusal *Refusal
+}
+
+// Decide resolves an intent against the rules and the repository.
+func Decide(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, now time.Time) (Decision, error) {
+	if len(in.Services) == 0 {
+		return Decision{}, fmt.Errorf("intent %s names no service: %w", in.ID, ErrTerminal)
+	}
+	svcs := make([]*rules.Service, 0, len(in.Services))
+	for _, name := range in.Services {
+		svc, ok := rs.Service(name)
+		if !ok {
+			return Decision{Refusal: &Refusal{Reason: fmt.Sprintf("unknown service %q", name)}}, nil
+		}
+		if svc.Repo != in.Repo {
+			return Decision{Refusal: &Refusal{Reason: fmt.Sprintf("service %q lives in %s, not %s", name, svc.Repo, in.Repo)}}, nil
+		}
+		svcs = append(svcs, svc)
+	}
+	first := svcs[0]
+	env, ok := rs.Env(first.Name, in.To)
+	if !ok {
+		return Decision{Refusal: &Refusal{Reason: fmt.Sprintf("service %q has no environment %q", first.Name, in.To)}}, nil
+	}
+
+	p := &Plan{
+		IntentID:   in.ID,
+		Kind:       in.Kind,
+		Target:     in.Target(),
+		BaseBranch: env.BaseBranch,
+		BaseSHA:    v.Base.Commit(),
+		Direct:     env.Direct,
+		AutoMerge:  env.AutoMerge,
+		Reviewers:  env.Reviewers,
+		Labels:     env.Labels,
+	}
+	from := in.From
+	var tags []string
+	for _, svc := range svcs {
+		if from == "" && in.Kind == intent.KindPromote {
+			prev, ok := rs.Prev(svc, in.To)
+			if !ok {
+				return Decision{Refusal: &Refusal{Reason: fmt.Sprintf("%s has no environment before %s to promote from", svc.Name, in.To)}}, nil
+			}
+			from = prev
+		}
+		want, skip, err := wantedRef(ctx, rs, svc, in, from, v.Base)
+		if err != nil {
+			return Decision{}, err
+		}
+		if skip != "" {
+			return Decision{Skip: skip}, nil
+		}
+		changes, edits, err := editTargets(ctx, svc, in.To, want, v.Base)
+		if err != nil {
+			return Decision{}, err
+		}
+		p.Changes = append(p.Changes, changes...)
+		p.Edits = append(p.Edits, edits...)
+		tags = append(tags, refString(want))
+	}
+
+	ticket := findTicket(rs, first.Name, in)
+	p.Gates = checkGates(rs, first, env, in, p.Changes, ticket)
+	if closed := closedGates(p.Gates); len(closed) > 0 {
+		r := &Refusal{Gates: p.Gates, Reason: closed[0].Reason}
+		for _, g := range closed {
+			if g.RetryAt.IsZero() {
+				r.RetryAt = time.Time{}
+				break
+			}
+			if g.RetryAt.After(r.RetryAt) {
+				r.RetryAt = g.RetryAt
+			}
+		}
+		return Decision{Refusal: r}, nil
+	}
+
+	if len(p.Edits) == 0 {
+		return Decision{Skip: fmt.Sprintf("%s already runs %s in %s", strings.Join(in.Services, ", "), strings.Join(tags, ", "), in.To)}, nil
+	}
+
+	p.Ticket = ticket
+	if ticket != "" {
+		u, err := rs.TicketURL(first.Name, in.To, ticket)
+		if err != nil {
+			return Decision{}, fmt.Errorf("render ticket url: %w", err)
+		}
+		p.TicketURL = u
+	}
+	branch, err := rs.Branch(in.To, p.Target.Service)
+	if err != nil {
+		return Decision{}, fmt.Errorf("render branch: %w", err)
+	}
+	p.Branch = branch
+	title, err := rs.Title(rules.TitleData{
+		Service: first.Name, Services: in.Services, Tag: tags[0], Env: in.To, From: from,
+		Ticket: ticket, Rollback: in.Kind == intent.KindRollback,
+	})
+	if err != nil {
+		return Decision{}, fmt.Errorf("render title: %w", err)
+	}
+	p.Title = title
+	if !p.Direct && v.Branch != nil {
+		p.Supersedes, p.BranchCurrent, p.BranchStale, err = compareBranch(ctx, v.Branch, p)
+		if err != nil {
+			return Decision{}, err
+		}
+	}
+	p.Body, err = RenderBody(p, in, from)
+	if err != nil {
+		return Decision{}, err
+	}
+	p.CommitMessage = commitMessage(p, in)
+	return Decision{Plan: p}, nil
+}
+
+// wantedRef decides which tag or digest the target environment should run.
+func wantedRef(ctx context.Context, rs *rules.Rules, svc *rules.Service, in intent.Intent, from string, base RepoView) (edit.Ref, string, error) {
+	if in.Tag != "" {
+		if intent.ValidDigest(in.Tag) {
+			return edit.Ref{Digest: in.Tag}, "", nil
+		}
+		return edit.Ref{Tag: in.Tag}, "", nil
+	}
+	if from == "" {
+		return edit.Ref{}, "", fmt.Errorf("intent %s: %s needs a tag or a source environment: %w", in.ID, in.Kind, ErrTerminal)
+	}
+	targets := svc.Targets[from]
+	if len(targets) == 0 {
+		return edit.Ref{}, "", fmt.Errorf("service %s has no targets in %s: %w", svc.Name, from, ErrTerminal)
+	}
+	path, spec := locate(svc, targets[0], base)
+	data, err := base.ReadFile(ctx, path)
+	if err != nil {
+		return edit.Ref{}, "", readErr(path, err)
+	}
+	ref, err := edit.Get(data, spec)
+	if errors.Is(err, edit.ErrNotFound) {
+		return edit.Ref{}, fmt.Sprintf("%s sets no tag for %s in %s", path, svc.Image, from), nil
+	}
+	if err != nil {
+		return edit.Ref{}, "", fmt.Errorf("read tag from %s: %v: %w", path, err, ErrTerminal)
+	}
+	return ref, "", nil
+}
+
+// editTargets computes the edits that set want in every target of env.
+func editTargets(ctx context.Context, svc *rules.Service, env string, want edit.Ref, base RepoView) ([]Change, []FileEdit, error) {
+	targets := svc.Targets[env]
+	if len(targets) == 0 {
+		return nil, nil, fmt.Errorf("service %s has no targets in %s: %w", svc.Name, env, ErrTerminal)
+	}
+	var changes []Change
+	var edits []FileEdit
+	for _, t := range targets {
+		path, spec := locate(svc, t, base)
+		old, err := base.ReadFile(ctx, path)
+		if err != nil {
+			return nil, nil, readErr(path, err)
+		}
+		cur, err := edit.Get(old, spec)
+		if err != nil && !errors.Is(err, edit.ErrNotFound) {
+			return nil, nil, fmt.Errorf("read tag from %s: %v: %w", path, err, ErrTerminal)
+		}
+		if sameRef(cur, want) {
+			continue
+		}
+		out, err := edit.Set(old, spec, want)
+		if err != nil {
+			return nil, nil, fmt.Errorf("edit %s: %v: %w", path, err, ErrTerminal)
+		}
+		changes = append(changes, Change{Service: svc.Name, Env: env, Image: svc.Image, Path: path, Old: cur, New: want, spec: spec})
+		edits = append(edits, FileEdit{Path: path, Old: old, New: out})
+	}
+	return changes, edits, nil
+}
+
+// sameRef reports whether cur already runs want.
+func sameRef(cur, want edit.Ref) bool {
+	if want.Digest != "" {
+		return cur.Digest == want.Digest
+	}
+	return cur.Tag == want.Tag && cur.Digest == ""
+}
+
+// locate returns the file path and edit spec of one target.
+func locate(svc *rules.Service, t rules.Target, base RepoView) (string, edit.Spec) {
+	path := t.TargetFile(base.Exists)
+	switch {
+	case t.Helm != "":
+		return path, edit.Spec{Kind: edit.KindHelm, Image: svc.Image, Field: t.Field}
+	case t.Manifest != "":
+		return path, edit.Spec{Kind: edit.KindManifest, Image: svc.Image, Container: t.Container}
+	default:
+		return path, edit.Spec{Kind: edit.KindKustomize, Image: svc.Image}
+	}
+}
+
+func readErr(path string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("configured file %s does not exist: %w", path, ErrTerminal)
+	}
+	return fmt.Errorf("read %s: %w", path, err)
+}
+
+// compareBranch reads what the existing promotion branch proposes: whether
+// it already holds exactly this plan's content (current), whether it holds
+// only what the base runs (stale: its PR was merged or abandoned), and which
+// earlier proposal this plan replaces.
+func compareBranch(ctx context.Context, branch RepoView, p *Plan) (prev []Change, current, stale bool, err error) {
+	current, stale = true, true
+	for i, e := range p.Edits {
+		data, err := branch.ReadFile(ctx, e.Path)
+		if errors.Is(err, fs.ErrNotExist) {
+			current = false
+			continue
+		}
+		if err != nil {
+			return nil, false, false, fmt.Errorf("read %s on %s: %w", e.Path, p.Branch, err)
+		}
+		if string(data) != string(e.New) {
+			current = false
+		}
+		if string(data) != string(e.Old) {
+			stale = false
+		}
+		c := p.Changes[i]
+		if ref, err := edit.Get(data, c.spec); err == nil && !sameRef(ref, c.New) && !sameRef(ref, c.Old) {
+			prev = append(prev, Change{Service: c.Service, Env: c.Env, Image: c.Image, Path: c.Path, Old: c.Old, New: ref})
+		}
+	}
+	return prev, current, stale, nil
+}
+
+// findTicket takes the ticket from the intent, else from the source message
+// with the target environment's pattern, else with the pattern of any of the
+// service's environments (a build's commit names the ticket prod will need),
+// else from what promobot itself recorded earlier in the chain.
+func findTicket(rs *rules.Rules, service string, in intent.Intent) string {
+	if in.Ticket != "" {
+		return in.Ticket
+	}
+	texts := []string{in.Source.Message, in.Source.Ref}
+	if t := rs.FindTicket(service, in.To, texts...); t != "" {
+		return t
+	}
+	for _, env := range rs.EnvNames() {
+		if t := rs.FindTicket(service, env, texts...); t != "" {
+			return t
+		}
+	}
+	return carriedTicket(in.Source.Message)
+}
+
+// carriedTicket finds a ticket promobot itself recorded earlier in the chain:
+// the "Ticket:" trailer of its commits, or the " [KEY]" suffix of its PR
+// titles (which GitHub copies into merge commit messages). This carries the
+// build's ticket through environments that configure no ticket pattern.
+func carriedTicket(msg string) string {
+	if m := trailerRe.FindStringSubmatch(msg); m != nil {
+		return m[1]
+	}
+	if m := titleKeyRe.FindStringSubmatch(msg); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+var (
+	trailerRe  = regexp.MustCompile(`(?m)^Ticket: ([A-Za-z][A-Za-z0-9_]*-[0-9]+)\r?$`)
+	titleKeyRe = regexp.MustCompile(`(?m)^Promote .* \[([A-Za-z][A-Za-z0-9_]*-[0-9]+)\]\r?$`)
+)
+
+func closedGates(gs []GateResult) []GateResult {
+	var out []GateResult
+	for _, g := range gs {
+		if !g.Open {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+func refString(r edit.Ref) string {
+	if r.Digest != "" {
+		return r.Digest
+	}
+	return r.Tag
+}

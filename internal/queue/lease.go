@@ -1,0 +1,87 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+)
+
+var (
+	// ErrLeaseHeld means another holder has the lease.
+	ErrLeaseHeld = errors.New("queue: lease held by another worker")
+	// ErrLeaseLost means the lease expired or was taken over since it was
+	// last written by this holder.
+	ErrLeaseLost = errors.New("queue: lease lost")
+)
+
+// Lease is a per-key lock in the "promobot-leases" bucket. It expires
+// Config.LeaseTTL after it was taken or last refreshed, so a crashed
+// holder blocks its key for at most that long.
+type Lease struct {
+	kv     jetstream.KeyValue
+	key    string // escaped
+	holder []byte
+	mu     sync.Mutex
+	rev    uint64
+}
+
+// Lease takes the lease on key (any string, e.g. "repo/service/env"; it is
+// escaped with EscapeKey). It returns ErrLeaseHeld when another holder has
+// it, and an error wrapping ErrUnavailable when JetStream does not answer.
+func (q *Queue) Lease(ctx context.Context, key string) (*Lease, error) {
+	k := EscapeKey(key)
+	holder := []byte(nuid.Next())
+	rev, err := q.leases.Create(ctx, k, holder)
+	if err != nil {
+		if casConflict(err) {
+			return nil, fmt.Errorf("%w: %s", ErrLeaseHeld, key)
+		}
+		return nil, fmt.Errorf("%w: lease %s: %w", ErrUnavailable, key, err)
+	}
+	return &Lease{kv: q.leases, key: k, holder: holder, rev: rev}, nil
+}
+
+// Refresh restarts the lease's TTL. ErrLeaseLost when it is no longer ours.
+func (l *Lease) Refresh(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	rev, err := l.kv.Update(ctx, l.key, l.holder, l.rev)
+	if err != nil {
+		if casConflict(err) {
+			return ErrLeaseLost
+		}
+		return fmt.Errorf("%w: refresh lease: %w", ErrUnavailable, err)
+	}
+	l.rev = rev
+	return nil
+}
+
+// Release frees the lease if it is still ours; ErrLeaseLost when it is not
+// (it expired, and maybe someone else holds it now: that lease is left alone).
+func (l *Lease) Release(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	err := l.kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev))
+	if err != nil {
+		if casConflict(err) {
+			return ErrLeaseLost
+		}
+		return fmt.Errorf("%w: release lease: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// casConflict reports a failed compare-and-set: the key exists, or its
+// revision moved on (10071, or 10164 on replicated streams).
+func casConflict(err error) bool {
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}

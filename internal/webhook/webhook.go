@@ -1,0 +1,345 @@
+// Package webhook is promobot's HTTP intake (SPEC §1, §2, §8, §9). It
+// verifies a GitHub delivery's HMAC-SHA256 signature, classifies the event
+// into promotion intents, publishes them to the queue and answers 202 only
+// once JetStream has acknowledged every one. It makes no GitHub API call and
+// reads no repository, so it answers well within GitHub's 10 s limit.
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/promobot/promobot/internal/queue"
+	"github.com/promobot/promobot/internal/rules"
+)
+
+// DefaultMaxBody is GitHub's maximum payload size.
+const DefaultMaxBody int64 = 25 << 20
+
+// DefaultPublishTimeout bounds the wait for JetStream's acks, below
+// GitHub's 10 s delivery timeout so a stalled queue yields a 503 GitHub
+// records rather than a timeout.
+const DefaultPublishTimeout = 8 * time.Second
+
+// Publisher stores messages durably; nil means every message was acknowledged.
+// *queue.Queue implements it.
+type Publisher interface {
+	Publish(ctx context.Context, msgs []queue.Message) error
+}
+
+// Config configures a Handler.
+type Config struct {
+	// Secret is the webhook secret; required unless Insecure.
+	Secret []byte
+	// Insecure, with an empty Secret, accepts unsigned deliveries (local
+	// mode). New logs a loud warning. With a Secret set, signatures are
+	// always checked.
+	Insecure bool
+	// Rules returns the rules in force (e.g. a hot-reloading store's
+	// Current); nil from it answers 503.
+	Rules     func() *rules.Rules
+	Publisher Publisher
+	Log       zerolog.Logger
+	// Registerer receives the metrics; nil: no metrics are registered.
+	Registerer prometheus.Registerer
+	// MaxBody caps the request body; default DefaultMaxBody.
+	MaxBody int64
+	// PublishTimeout bounds Publish; default DefaultPublishTimeout.
+	PublishTimeout time.Duration
+	// Now stamps intents; default time.Now.
+	Now func() time.Time
+}
+
+// Handler serves GitHub webhook deliveries; mount it at /webhook.
+type Handler struct {
+	cfg Config
+	m   *metrics
+}
+
+// New checks cfg and returns a Handler.
+func New(cfg Config) (*Handler, error) {
+	if len(cfg.Secret) == 0 && !cfg.Insecure {
+		return nil, errors.New("webhook: a webhook secret is required (or insecure local mode)")
+	}
+	if cfg.Rules == nil {
+		return nil, errors.New("webhook: no rules source")
+	}
+	if cfg.Publisher == nil {
+		return nil, errors.New("webhook: no publisher")
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = DefaultPublishTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Secret) == 0 {
+		cfg.Log.Warn().Msg("INSECURE MODE: webhook signatures are NOT verified; anyone who can reach /webhook can enqueue promotions. Never run this way outside a local test.")
+	}
+	return &Handler{cfg: cfg, m: m}, nil
+}
+
+// Header names GitHub sends.
+const (
+	headerEvent     = "X-GitHub-Event"
+	headerDelivery  = "X-GitHub-Delivery"
+	headerSignature = "X-Hub-Signature-256"
+)
+
+// decision is the outcome of one request: what is answered, counted and logged.
+type decision struct {
+	status  int
+	outcome string
+	msg     string // log message
+	err     error  // logged; never contains the secret or the signature
+	public  string // error text for the response body
+	c       *classification
+}
+
+// ServeHTTP handles one delivery. Order: method, body cap, signature,
+// headers, content type, JSON checks, classification, publish.
+//
+// Content types: application/json, and GitHub's other option
+// application/x-www-form-urlencoded whose "payload" field holds the JSON (the
+// signature covers the raw form body). A missing Content-Type is read as
+// JSON; anything else is refused with 415.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	event := r.Header.Get(headerEvent)
+	id := r.Header.Get(headerDelivery)
+	d := h.serve(w, r, event, id)
+	h.m.deliveries.WithLabelValues(eventLabel(event), d.outcome).Inc()
+	h.logDecision(event, id, d)
+	var body any
+	if d.public != "" {
+		body = errorBody{Error: d.public}
+	} else {
+		n := 0
+		if d.c != nil {
+			n = len(d.c.intents)
+		}
+		body = okBody{Delivery: id, Intents: n}
+	}
+	writeJSON(w, d.status, body)
+}
+
+type okBody struct {
+	Delivery string `json:"delivery"`
+	Intents  int    `json:"intents"`
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, event, id string) decision {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return decision{status: http.StatusMethodNotAllowed, outcome: OutcomeInvalid, msg: "method not allowed", public: "method not allowed"}
+	}
+	tooLarge := decision{status: http.StatusRequestEntityTooLarge, outcome: OutcomeTooLarge, msg: "body too large",
+		public: fmt.Sprintf("body larger than %d bytes", h.cfg.MaxBody)}
+	if r.ContentLength > h.cfg.MaxBody {
+		return tooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return tooLarge
+		}
+		return decision{status: http.StatusBadRequest, outcome: OutcomeInvalid, msg: "reading body", err: err, public: "cannot read body"}
+	}
+	if len(h.cfg.Secret) > 0 {
+		if !h.signatureValid(r.Header.Get(headerSignature), body) {
+			return decision{status: http.StatusUnauthorized, outcome: OutcomeUnauthorized, msg: "signature missing or invalid", public: "invalid signature"}
+		}
+	}
+	if !validEvent(event) {
+		return decision{status: http.StatusBadRequest, outcome: OutcomeInvalid, msg: "missing or invalid " + headerEvent, public: "missing or invalid " + headerEvent}
+	}
+	if !validDeliveryID(id) {
+		return decision{status: http.StatusBadRequest, outcome: OutcomeInvalid, msg: "missing or invalid " + headerDelivery, public: "missing or invalid " + headerDelivery}
+	}
+	payload, d, ok := extractPayload(r.Header.Get("Content-Type"), body)
+	if !ok {
+		return d
+	}
+	rs := h.cfg.Rules()
+	if rs == nil {
+		return decision{status: http.StatusServiceUnavailable, outcome: OutcomeUnavailable, msg: "no rules loaded", public: "rules not loaded"}
+	}
+	c, err := classify(rs, Delivery{Event: event, ID: id, Payload: payload, Received: h.cfg.Now()})
+	switch {
+	case errors.Is(err, ErrMalformed):
+		return decision{status: http.StatusBadRequest, outcome: OutcomeInvalid, msg: "malformed payload", err: err, public: "malformed payload", c: c}
+	case errors.Is(err, ErrInvalid):
+		// Accepted so GitHub does not retry a delivery that can never succeed.
+		return decision{status: http.StatusAccepted, outcome: OutcomeInvalid, msg: "delivery produces an invalid intent; dropped", err: err, c: c}
+	case err != nil:
+		return decision{status: http.StatusServiceUnavailable, outcome: OutcomeUnavailable, msg: "classification failed", err: err, public: "cannot classify", c: c}
+	}
+	if event == "ping" || strings.HasPrefix(event, "installation") {
+		return decision{status: http.StatusOK, outcome: OutcomeIgnored, msg: c.note, c: c}
+	}
+	if len(c.intents) == 0 {
+		return decision{status: http.StatusAccepted, outcome: OutcomeIgnored, msg: "nothing to do: " + c.note, c: c}
+	}
+	msgs := make([]queue.Message, 0, len(c.intents))
+	for _, in := range c.intents {
+		data, err := in.Marshal()
+		if err != nil {
+			return decision{status: http.StatusAccepted, outcome: OutcomeInvalid, msg: "intent does not encode; dropped", err: err, c: c}
+		}
+		msgs = append(msgs, queue.Message{Subject: in.Subject(), ID: in.ID, Data: data})
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.PublishTimeout)
+	defer cancel()
+	if err := h.cfg.Publisher.Publish(ctx, msgs); err != nil {
+		return decision{status: http.StatusServiceUnavailable, outcome: OutcomeUnavailable, msg: "queue did not store the intents", err: err, public: "queue unavailable", c: c}
+	}
+	h.m.intents.Add(float64(len(msgs)))
+	return decision{status: http.StatusAccepted, outcome: OutcomeAccepted, msg: "intents enqueued", c: c}
+}
+
+// signatureValid accepts only "sha256=<hex>" in X-Hub-Signature-256; the
+// SHA-1 X-Hub-Signature is never consulted. The compare is constant-time
+// (hmac.Equal inside go-github).
+func (h *Handler) signatureValid(sig string, body []byte) bool {
+	if !strings.HasPrefix(sig, "sha256=") || len(sig) != len("sha256=")+64 {
+		return false
+	}
+	return github.ValidateSignature(sig, body, h.cfg.Secret) == nil
+}
+
+func extractPayload(contentType string, body []byte) ([]byte, decision, bool) {
+	if contentType == "" {
+		return body, decision{}, true
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return nil, decision{status: http.StatusUnsupportedMediaType, outcome: OutcomeInvalid, msg: "bad Content-Type", public: "unsupported content type"}, false
+	}
+	switch mt {
+	case "application/json":
+		return body, decision{}, true
+	case "application/x-www-form-urlencoded":
+		form, err := url.ParseQuery(string(body))
+		if err != nil || len(form["payload"]) != 1 {
+			return nil, decision{status: http.StatusBadRequest, outcome: OutcomeInvalid, msg: "form body without a single payload field", err: err, public: "malformed form body"}, false
+		}
+		return []byte(form.Get("payload")), decision{}, true
+	default:
+		return nil, decision{status: http.StatusUnsupportedMediaType, outcome: OutcomeInvalid, msg: "unsupported Content-Type", public: "unsupported content type"}, false
+	}
+}
+
+// validEvent: GitHub event names are short lower-case words with underscores.
+func validEvent(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// validDeliveryID: GitHub sends a GUID; the id becomes part of the JetStream
+// message id, so it must be a plain token.
+func validDeliveryID(s string) bool {
+	if s == "" || len(s) > 100 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func (h *Handler) logDecision(event, id string, d decision) {
+	var ev *zerolog.Event
+	switch d.outcome {
+	case OutcomeAccepted, OutcomeIgnored:
+		ev = h.cfg.Log.Info()
+	case OutcomeUnavailable:
+		ev = h.cfg.Log.Error()
+	default:
+		ev = h.cfg.Log.Warn()
+	}
+	if ev == nil { // level disabled
+		return
+	}
+	ev = ev.Str("delivery", clip(id)).Str("event", clip(event)).
+		Str("outcome", d.outcome).Int("status", d.status)
+	if d.c != nil {
+		ev = ev.Int64("installation", d.c.installation).Str("repo", clip(d.c.repo))
+		if d.c.action != "" {
+			ev = ev.Str("action", clip(d.c.action))
+		}
+		if len(d.c.intents) > 0 {
+			arr := zerolog.Arr()
+			for _, in := range d.c.intents {
+				arr = arr.Dict(zerolog.Dict().Str("id", in.ID).Str("kind", string(in.Kind)).
+					Str("repo", in.Repo).Strs("services", in.Services).
+					Str("from", in.From).Str("env", in.To).Str("tag", in.Tag))
+			}
+			ev = ev.Array("intents", arr)
+		}
+	}
+	if d.err != nil {
+		ev = ev.AnErr("error", d.err)
+	}
+	ev.Msg(d.msg)
+}
+
+// clip bounds header and payload strings in log lines.
+func clip(s string) string {
+	if len(s) > 200 {
+		return truncate(s, 200) + "…"
+	}
+	return s
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		// Only plain structs of strings and ints are encoded here.
+		b = []byte(`{"error":"internal"}`)
+		status = http.StatusInternalServerError
+	}
+	b = append(b, '\n')
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b) // the client may have gone; nothing to do about it
+}
+
+// compile-time check that the queue satisfies the interface.
+var _ Publisher = (*queue.Queue)(nil)

@@ -1,0 +1,290 @@
+// Package worker ties the queue to the planner and the PR writer: it turns
+// each intent into exactly one queue action (ack, retry later, dead letter).
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+	"github.com/rs/zerolog"
+
+	"github.com/promobot/promobot/internal/ghapp"
+	"github.com/promobot/promobot/internal/gitmirror"
+	"github.com/promobot/promobot/internal/intent"
+	"github.com/promobot/promobot/internal/planner"
+	"github.com/promobot/promobot/internal/prwriter"
+	"github.com/promobot/promobot/internal/queue"
+	"github.com/promobot/promobot/internal/rules"
+)
+
+// Leaser hands out per-target leases.
+type Leaser interface {
+	Lease(ctx context.Context, key string) (*queue.Lease, error)
+}
+
+// Outcome names what happened to an intent, for logs, metrics and observers.
+type Outcome string
+
+// The outcomes of handling one intent.
+const (
+	Committed Outcome = "committed" // direct commit to the base branch
+	Opened    Outcome = "opened"    // new PR
+	Updated   Outcome = "updated"   // existing PR updated
+	Skipped   Outcome = "skipped"   // nothing to do
+	Refused   Outcome = "refused"   // a gate said no
+	Delayed   Outcome = "delayed"   // retried later
+	Failed    Outcome = "failed"    // dead-lettered
+)
+
+// Result is reported to the observer after each intent.
+type Result struct {
+	Intent  intent.Intent
+	Outcome Outcome
+	Reason  string
+	PR      int
+	PRURL   string
+	Commit  string // the commit promobot made
+	Base    string // the base branch commit it was made on
+}
+
+// Worker handles intents from the queue.
+type Worker struct {
+	Rules   func() *rules.Rules
+	Clients *ghapp.Clients
+	Mirrors *gitmirror.Mirrors
+	Writer  *prwriter.Writer
+	Leases  Leaser
+	Log     zerolog.Logger
+	Now     func() time.Time
+	// Observe, when set, sees every result (tests and the demo wait on it).
+	Observe func(Result)
+}
+
+// Handle processes one delivery.
+func (w *Worker) Handle(ctx context.Context, d *queue.Delivery) queue.Outcome {
+	in, err := intent.Unmarshal(d.Data())
+	if err != nil {
+		w.Log.Error().Err(err).Str("subject", d.Subject()).Str("msg_id", d.MsgID()).Msg("undecodable intent dead-lettered")
+		return queue.Outcome{Action: queue.Terminal, Reason: err.Error()}
+	}
+	log := w.Log.With().Str("intent", in.ID).Str("delivery", in.DeliveryID).Str("event", in.Event).
+		Int64("installation", in.InstallationID).Str("repo", in.Repo).Strs("services", in.Services).
+		Str("env", in.To).Uint64("attempt", d.NumDelivered()).Logger()
+
+	res, err := w.handle(ctx, in, log)
+	out, res := w.outcome(ctx, in, res, err, log)
+	if w.Observe != nil && out.Action != queue.Release {
+		w.Observe(res)
+	}
+	return out
+}
+
+func (w *Worker) handle(ctx context.Context, in intent.Intent, log zerolog.Logger) (Result, error) {
+	res := Result{Intent: in}
+	lease, err := w.Leases.Lease(ctx, in.Target().String())
+	if err != nil {
+		return res, fmt.Errorf("lease %s: %w", in.Target(), err)
+	}
+	defer func() {
+		if err := lease.Release(context.WithoutCancel(ctx)); err != nil {
+			log.Warn().Err(err).Msg("release lease")
+		}
+	}()
+
+	rs := w.Rules()
+	env, ok := rs.Env(in.Services[0], in.To)
+	if !ok {
+		res.Outcome, res.Reason = Refused, fmt.Sprintf("no environment %q for service %q in the rules", in.To, in.Services[0])
+		return res, nil
+	}
+	inst, err := w.Clients.For(ctx, in.Repo, in.InstallationID)
+	if err != nil {
+		return res, err
+	}
+	cloneURL, err := w.Clients.CloneURL(ctx, inst, in.Repo, in.Source.CloneURL)
+	if err != nil {
+		return res, err
+	}
+	creds := func(ctx context.Context) (string, string, error) {
+		tok, err := inst.Token(ctx)
+		return "x-access-token", tok, err
+	}
+	if err := w.Mirrors.Fetch(ctx, in.Repo, cloneURL, creds); err != nil {
+		return res, fmt.Errorf("fetch %s: %w", in.Repo, err)
+	}
+	base, err := w.Mirrors.Snapshot(ctx, in.Repo, env.BaseBranch)
+	if err != nil {
+		return res, fmt.Errorf("read %s@%s: %w", in.Repo, env.BaseBranch, err)
+	}
+	views := planner.Views{Base: base}
+	branch, err := rs.Branch(in.To, in.Target().Service)
+	if err != nil {
+		return res, fmt.Errorf("render branch: %v: %w", err, planner.ErrTerminal)
+	}
+	if _, err := w.Mirrors.Head(in.Repo, branch); err == nil {
+		bv, err := w.Mirrors.Snapshot(ctx, in.Repo, branch)
+		if err != nil {
+			return res, fmt.Errorf("read %s@%s: %w", in.Repo, branch, err)
+		}
+		views.Branch = bv
+	}
+
+	dec, err := planner.Decide(ctx, rs, in, views, w.Now())
+	if err != nil {
+		return res, err
+	}
+	switch {
+	case dec.Skip != "":
+		res.Outcome, res.Reason = Skipped, dec.Skip
+		return res, nil
+	case dec.Refusal != nil:
+		res.Outcome, res.Reason = Refused, dec.Refusal.Reason
+		if !dec.Refusal.RetryAt.IsZero() {
+			return res, &retryAt{at: dec.Refusal.RetryAt, reason: dec.Refusal.Reason}
+		}
+		return res, nil
+	}
+
+	p := dec.Plan
+	c := prwriter.Change{
+		Repo: in.Repo, Key: p.Target.String(), BaseBranch: p.BaseBranch, BaseSHA: p.BaseSHA, BaseTree: base.Tree(),
+		Branch: p.Branch, BranchExists: views.Branch != nil, BranchCurrent: p.BranchCurrent, BranchStale: p.BranchStale,
+		Direct: p.Direct, CommitMessage: p.CommitMessage, Title: p.Title, Body: p.Body,
+		Users: p.Reviewers.Users, Teams: p.Reviewers.Teams, Labels: p.Labels, AutoMerge: p.AutoMerge,
+	}
+	for _, e := range p.Edits {
+		c.Files = append(c.Files, prwriter.File{Path: e.Path, Content: e.New})
+	}
+	wr, err := w.Writer.Apply(ctx, inst.Client, c)
+	if err != nil {
+		return res, err
+	}
+	res.Commit, res.Base, res.PR, res.PRURL = wr.CommitSHA, p.BaseSHA, wr.Number, wr.URL
+	switch {
+	case p.Direct:
+		res.Outcome, res.Reason = Committed, fmt.Sprintf("committed %s to %s", short(wr.CommitSHA), p.BaseBranch)
+	case wr.Created:
+		res.Outcome, res.Reason = Opened, fmt.Sprintf("opened PR #%d", wr.Number)
+	default:
+		res.Outcome, res.Reason = Updated, fmt.Sprintf("updated PR #%d", wr.Number)
+	}
+	w.reportSource(ctx, inst, in, p, res, log)
+	return res, nil
+}
+
+// reportSource sets a commit status on the build's source commit, where the
+// developer who pushed it looks ("promotion to dev: committed abc1234").
+func (w *Worker) reportSource(ctx context.Context, inst *ghapp.Installation, in intent.Intent, p *planner.Plan, res Result, log zerolog.Logger) {
+	if in.Kind != intent.KindUpdate || in.Source.SHA == "" || in.Source.Repo == "" || in.Source.Repo == in.Repo {
+		return
+	}
+	target := res.PRURL
+	if err := prwriter.Status(ctx, inst.Client, in.Source.Repo, in.Source.SHA, "success",
+		"promobot/"+p.Target.Env, fmt.Sprintf("promotion to %s: %s", p.Target.Env, res.Reason), target); err != nil {
+		log.Warn().Err(err).Msg("commit status on source not set")
+	}
+}
+
+type retryAt struct {
+	at     time.Time
+	reason string
+}
+
+func (r *retryAt) Error() string {
+	return "gate closed until " + r.at.UTC().Format(time.RFC3339) + ": " + r.reason
+}
+
+// outcome maps a result or error to one queue action and logs the decision.
+func (w *Worker) outcome(ctx context.Context, in intent.Intent, res Result, err error, log zerolog.Logger) (queue.Outcome, Result) {
+	if err == nil {
+		log.Info().Str("outcome", string(res.Outcome)).Str("reason", res.Reason).Int("pr", res.PR).
+			Str("commit", res.Commit).Msg("intent handled")
+		return queue.Outcome{Action: queue.Ack}, res
+	}
+	res.Reason = err.Error()
+	var ra *retryAt
+	switch {
+	case errors.As(err, &ra):
+		res.Outcome, res.Reason = Delayed, ra.reason
+		log.Info().Str("outcome", string(Delayed)).Time("retry_at", ra.at).Str("reason", ra.reason).Msg("gate closed; retry when it opens")
+		return queue.Outcome{Action: queue.Retry, Delay: max(ra.at.Sub(w.Now()), time.Second), Reason: ra.reason}, res
+	case ctx.Err() != nil:
+		log.Info().Err(err).Msg("shutting down; intent released")
+		return queue.Outcome{Action: queue.Release, Reason: "shutdown"}, res
+	case errors.Is(err, queue.ErrLeaseHeld):
+		res.Outcome = Delayed
+		log.Debug().Msg("target busy; retry shortly")
+		return queue.Outcome{Action: queue.Retry, Delay: 2 * time.Second, Reason: "target leased"}, res
+	}
+	if d, ok := Retryable(err, w.Now()); ok {
+		res.Outcome = Delayed
+		log.Warn().Err(err).Dur("delay", d).Str("outcome", string(Delayed)).Msg("intent will be retried")
+		return queue.Outcome{Action: queue.Retry, Delay: d, Reason: err.Error()}, res
+	}
+	res.Outcome = Failed
+	log.Error().Err(err).Str("outcome", string(Failed)).Msg("intent dead-lettered")
+	w.tellPerson(ctx, in, err, log)
+	return queue.Outcome{Action: queue.Terminal, Reason: err.Error()}, res
+}
+
+// tellPerson posts a terminal failure where someone will see it: on the
+// originating issue or PR when there is one.
+func (w *Worker) tellPerson(ctx context.Context, in intent.Intent, cause error, log zerolog.Logger) {
+	if in.Source.Issue == 0 || in.Source.Repo != in.Repo {
+		return
+	}
+	inst, err := w.Clients.For(ctx, in.Repo, in.InstallationID)
+	if err == nil {
+		err = prwriter.Comment(ctx, inst.Client, in.Repo, in.Source.Issue,
+			fmt.Sprintf("promobot could not promote %s to %s: %s", strings.Join(in.Services, ", "), in.To, cause))
+	}
+	if err != nil {
+		log.Warn().Err(err).Msg("failure not reported on the issue")
+	}
+}
+
+// Retryable says whether err can go away by itself, and after how long.
+// 5xx, network errors and rate limits retry; 4xx that will not change
+// (404, 422) and planner errors marked terminal do not. Unknown errors retry:
+// the queue's delivery limit dead-letters them in the end.
+func Retryable(err error, now time.Time) (time.Duration, bool) {
+	var rl *github.RateLimitError
+	var abuse *github.AbuseRateLimitError
+	var er *github.ErrorResponse
+	var ne net.Error
+	switch {
+	case errors.Is(err, planner.ErrTerminal):
+		return 0, false
+	case errors.Is(err, prwriter.ErrBaseMoved):
+		return time.Millisecond, true
+	case errors.As(err, &rl):
+		return max(rl.Rate.Reset.Time.Sub(now), time.Second), true
+	case errors.As(err, &abuse):
+		if abuse.RetryAfter != nil {
+			return max(*abuse.RetryAfter, time.Second), true
+		}
+		return time.Minute, true
+	case errors.As(err, &er) && er.Response != nil:
+		code := er.Response.StatusCode
+		if code >= 500 || code == http.StatusTooManyRequests || code == http.StatusRequestTimeout {
+			return 5 * time.Second, true
+		}
+		return 0, false
+	case errors.As(err, &ne):
+		return 5 * time.Second, true
+	}
+	return 10 * time.Second, true
+}
+
+func short(s string) string {
+	if len(s) > 7 {
+		return s[:7]
+	}
+	return s
+}
