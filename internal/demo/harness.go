@@ -99,7 +99,7 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 		return nil, err
 	}
 	if err := gh.CreateRepo(SourceRepo, "main", map[string]string{
-		"main.go":                    "package main\n\nfunc main() {}\n",
+		"main.go":                     "package main\n\nfunc main() {}\n",
 		".github/workflows/build.yml": "name: build\non: push\njobs: {}\n",
 	}); err != nil {
 		return nil, err
