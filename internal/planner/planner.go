@@ -25,11 +25,19 @@ type RepoView interface {
 	Exists(path string) bool
 }
 
-// Views are the snapshots a decision reads: the base branch head, and the
-// promotion branch when it already exists (nil otherwise).
+// History answers since when a file on the base branch has satisfied holds
+// (ok is false when it does not hold at the head).
+type History interface {
+	FirstSeen(ctx context.Context, path string, holds func([]byte) bool) (since time.Time, ok bool, err error)
+}
+
+// Views are what a decision reads: the base branch head, the promotion
+// branch when it already exists (nil otherwise), and the base branch's
+// history (nil when unavailable: the soak gate then says it was not checked).
 type Views struct {
-	Base   RepoView
-	Branch RepoView
+	Base    RepoView
+	Branch  RepoView
+	History History
 }
 
 // ErrTerminal marks errors that retrying cannot fix (invalid repository
@@ -168,7 +176,11 @@ func Decide(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, now
 	}
 
 	ticket := findTicket(rs, first.Name, in)
-	p.Gates = checkGates(rs, first, env, in, p.Changes, ticket)
+	gates, err := checkGates(ctx, rs, first, env, in, p.Changes, ticket, v, now)
+	if err != nil {
+		return Decision{}, err
+	}
+	p.Gates = gates
 	if closed := closedGates(p.Gates); len(closed) > 0 {
 		r := &Refusal{Gates: p.Gates, Reason: closed[0].Reason}
 		for _, g := range closed {

@@ -122,7 +122,7 @@ func (w *Worker) handle(ctx context.Context, in intent.Intent, log zerolog.Logge
 	if err != nil {
 		return res, fmt.Errorf("read %s@%s: %w", in.Repo, env.BaseBranch, err)
 	}
-	views := planner.Views{Base: base}
+	views := planner.Views{Base: base, History: history{m: w.Mirrors, repo: in.Repo, branch: env.BaseBranch}}
 	branch, err := rs.Branch(in.To, in.Target().Service)
 	if err != nil {
 		return res, fmt.Errorf("render branch: %v: %w", err, planner.ErrTerminal)
@@ -189,6 +189,16 @@ func (w *Worker) reportSource(ctx context.Context, inst *ghapp.Installation, in 
 		"promobot/"+p.Target.Env, fmt.Sprintf("promotion to %s: %s", p.Target.Env, res.Reason), target); err != nil {
 		log.Warn().Err(err).Msg("commit status on source not set")
 	}
+}
+
+// history reads soak times from the mirror's base branch history.
+type history struct {
+	m            *gitmirror.Mirrors
+	repo, branch string
+}
+
+func (h history) FirstSeen(ctx context.Context, path string, holds func([]byte) bool) (time.Time, bool, error) {
+	return h.m.FirstSeen(ctx, h.repo, h.branch, path, holds)
 }
 
 type retryAt struct {
