@@ -142,7 +142,7 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		}
 		w := &worker.Worker{
 			Rules: a.rules.Current, Clients: clients, Mirrors: gitmirror.New(filepath.Join(cfg.DataDir, "mirrors")),
-			Writer: &prwriter.Writer{State: kvState{a.q.State()}}, Leases: a.q, Log: log, Now: time.Now, Observe: cfg.Observe,
+			Writer: &prwriter.Writer{State: kvState{a.q.State()}}, Replies: kvState{a.q.State()}, Leases: a.q, Log: log, Now: time.Now, Observe: cfg.Observe,
 		}
 		a.consumed = make(chan error, 1)
 		a.wg.Add(1)
@@ -243,23 +243,40 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // worker replica shares it.
 type kvState struct{ kv jetstream.KeyValue }
 
-func (s kvState) GetPR(ctx context.Context, key string) (prwriter.PRRecord, bool, error) {
-	e, err := s.kv.Get(ctx, queue.EscapeKey(key))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return prwriter.PRRecord{}, false, nil
-	}
-	if err != nil {
-		return prwriter.PRRecord{}, false, fmt.Errorf("get %s: %w", key, err)
-	}
-	var r prwriter.PRRecord
-	if err := json.Unmarshal(e.Value(), &r); err != nil {
-		return prwriter.PRRecord{}, false, fmt.Errorf("decode %s: %w", key, err)
-	}
-	return r, true, nil
+func (s kvState) GetPR(ctx context.Context, key string) (r prwriter.PRRecord, ok bool, err error) {
+	ok, err = s.get(ctx, "pr/"+key, &r)
+	return r, ok, err
 }
 
 func (s kvState) PutPR(ctx context.Context, key string, r prwriter.PRRecord) error {
-	b, err := json.Marshal(r)
+	return s.put(ctx, "pr/"+key, r)
+}
+
+func (s kvState) GetReply(ctx context.Context, key string) (r worker.ReplyRecord, ok bool, err error) {
+	ok, err = s.get(ctx, key, &r)
+	return r, ok, err
+}
+
+func (s kvState) PutReply(ctx context.Context, key string, r worker.ReplyRecord) error {
+	return s.put(ctx, key, r)
+}
+
+func (s kvState) get(ctx context.Context, key string, v any) (bool, error) {
+	e, err := s.kv.Get(ctx, queue.EscapeKey(key))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("get %s: %w", key, err)
+	}
+	if err := json.Unmarshal(e.Value(), v); err != nil {
+		return false, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return true, nil
+}
+
+func (s kvState) put(ctx context.Context, key string, v any) error {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", key, err)
 	}

@@ -20,12 +20,15 @@ const (
 	KindPromote Kind = "promote"
 	// KindRollback moves To back to an older Tag; the downgrade gate does not apply.
 	KindRollback Kind = "rollback"
+	// KindReply answers a ChatOps comment that asked for help or did not
+	// parse; the worker posts Reply (the webhook itself never calls GitHub).
+	KindReply Kind = "reply"
 )
 
 // Valid reports whether k is a known kind.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindUpdate, KindPromote, KindRollback:
+	case KindUpdate, KindPromote, KindRollback, KindReply:
 		return true
 	}
 	return false
@@ -65,6 +68,7 @@ type Intent struct {
 	Tag            string    `json:"tag,omitempty"` // empty: whatever From runs now
 	Ticket         string    `json:"ticket,omitempty"`
 	Requester      string    `json:"requester,omitempty"`
+	Reply          string    `json:"reply,omitempty"` // KindReply: the markdown to post
 	Source         SourceRef `json:"source"`
 	CreatedAt      time.Time `json:"createdAt"`
 }
@@ -82,6 +86,10 @@ func (t Target) String() string { return t.Repo + "/" + t.Service + "/" + t.Env 
 // GroupService is the service token used in subjects and keys for an intent
 // that covers several services.
 const GroupService = "_group"
+
+// Command reports whether the intent comes from a ChatOps comment: it is
+// authorised and answered by the worker.
+func (in Intent) Command() bool { return in.Source.CommentID != 0 }
 
 // Target returns the target the intent writes to.
 func (in Intent) Target() Target {
@@ -176,6 +184,17 @@ func ValidName(s string) bool { return plainName.MatchString(s) && !strings.Cont
 
 // Validate checks the fields every consumer relies on.
 func (in Intent) Validate() error {
+	if in.Kind == KindReply {
+		switch {
+		case in.ID == "":
+			return fmt.Errorf("intent: missing id")
+		case !ValidRepo(in.Repo):
+			return fmt.Errorf("intent %s: invalid repo %q", in.ID, in.Repo)
+		case in.Source.Issue <= 0 || in.Source.CommentID == 0 || in.Reply == "":
+			return fmt.Errorf("intent %s: a reply needs an issue, a comment and a text", in.ID)
+		}
+		return nil
+	}
 	switch {
 	case in.ID == "":
 		return fmt.Errorf("intent: missing id")
@@ -189,7 +208,7 @@ func (in Intent) Validate() error {
 		return fmt.Errorf("intent %s: invalid source environment %q", in.ID, in.From)
 	case in.Tag != "" && !ValidTag(in.Tag) && !ValidDigest(in.Tag):
 		return fmt.Errorf("intent %s: invalid tag %q", in.ID, in.Tag)
-	case len(in.Services) == 0:
+	case len(in.Services) == 0 && !in.Command():
 		return fmt.Errorf("intent %s: no service", in.ID)
 	case in.Kind == KindRollback && in.Tag == "":
 		return fmt.Errorf("intent %s: rollback needs a tag", in.ID)

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -13,9 +15,9 @@ import (
 const maxDepth = 64
 
 // smallObject is the key count up to which duplicate keys are found by
-// pairwise comparison; larger objects switch to a map so a hostile object
-// with millions of keys stays linear.
-const smallObject = 32
+// pairwise comparison; larger objects switch to a hash table so a hostile
+// object with millions of keys stays linear.
+const smallObject = 16
 
 var errJSON = errors.New("malformed json")
 
@@ -26,69 +28,162 @@ var errJSON = errors.New("malformed json")
 // {"ref":..,"Ref":..} is refused: a signed payload must not mean one thing to
 // promobot and another to any other reader of the same bytes.
 func checkJSON(b []byte) error {
-	c := jsonChecker{b: b}
-	c.ws()
-	if c.i >= len(b) || b[c.i] != '{' {
-		return fmt.Errorf("%w: payload is not a json object", errJSON)
-	}
-	if err := c.value(0); err != nil {
-		return err
-	}
-	c.ws()
-	if c.i != len(b) {
-		return c.fail("data after the top-level value")
-	}
-	return nil
+	c := getChecker(b)
+	defer putChecker(c)
+	return c.check(nil)
 }
+
+// field is one node of a capture tree: an object member a classifier reads.
+// The checker records where its value lies while it validates the payload,
+// so the payload is scanned once and never decoded as a whole.
+type field struct {
+	// key is the member name in canonicalKey form (ASCII upper-cased), so
+	// a member matches exactly when encoding/json would match it to a
+	// struct field of that name (duplicates under folding are refused).
+	key string
+	// sub, when set, lists the members captured inside the value, which
+	// must then be an object or null (encoding/json's rule for a struct
+	// pointer field).
+	sub []field
+	// slot is where the value's span is recorded when sub is nil.
+	slot int
+	// array requires the recorded value to be an array or null.
+	array bool
+}
+
+// maxSlots bounds the slots of one capture tree.
+const maxSlots = 24
+
+// span is the byte range of one captured value; end 0 means absent.
+type span struct{ start, end int }
 
 type jsonChecker struct {
 	b []byte
 	i int
 	// levels[d] holds the canonical keys of the object open at depth d;
-	// reused across objects to avoid allocating per object.
+	// reused across objects (and, through checkerPool, across requests).
 	levels  []keySet
 	scratch []byte
+	spans   [maxSlots]span
+	// typeErr names a captured member whose value has the wrong kind.
+	typeErr string
 }
 
+var checkerPool = sync.Pool{New: func() any { return new(jsonChecker) }}
+
+func getChecker(b []byte) *jsonChecker {
+	c := checkerPool.Get().(*jsonChecker)
+	c.b, c.i, c.spans, c.typeErr = b, 0, [maxSlots]span{}, ""
+	return c
+}
+
+// putChecker keeps the checker's buffers unless a hostile payload made them
+// large.
+func putChecker(c *jsonChecker) {
+	c.b = nil
+	if len(c.levels) > 16 || cap(c.scratch) > 4<<10 {
+		return
+	}
+	for i := range c.levels {
+		if cap(c.levels[i].arena) > 64<<10 || cap(c.levels[i].table) > 4<<10 {
+			return
+		}
+	}
+	checkerPool.Put(c)
+}
+
+// check validates the whole payload and records the spans of fields.
+func (c *jsonChecker) check(fields []field) error {
+	c.ws()
+	if c.i >= len(c.b) || c.b[c.i] != '{' {
+		return fmt.Errorf("%w: payload is not a json object", errJSON)
+	}
+	if err := c.object(1, fields); err != nil {
+		return err
+	}
+	c.ws()
+	if c.i != len(c.b) {
+		return c.fail("data after the top-level value")
+	}
+	return nil
+}
+
+// keySet is a set of canonical keys: a byte arena with end offsets, plus an
+// open-addressing table of indexes once the object is large. Nothing is
+// allocated per object once the buffers have grown.
 type keySet struct {
 	arena []byte
-	ends  []int
-	big   map[string]struct{}
+	ends  []int32
+	table []int32 // slot holds index+1; empty until len(ends) > smallObject
 }
+
+var keySeed = maphash.MakeSeed()
 
 func (k *keySet) reset() {
 	k.arena = k.arena[:0]
 	k.ends = k.ends[:0]
-	k.big = nil
+	k.table = k.table[:0]
+}
+
+func (k *keySet) key(i int) []byte {
+	start := int32(0)
+	if i > 0 {
+		start = k.ends[i-1]
+	}
+	return k.arena[start:k.ends[i]]
 }
 
 // add records key and reports whether it was already present.
 func (k *keySet) add(key []byte) (dup bool) {
-	if k.big != nil {
-		if _, ok := k.big[string(key)]; ok {
-			return true
+	if len(k.table) > 0 {
+		mask := uint64(len(k.table) - 1)
+		for h := maphash.Bytes(keySeed, key) & mask; ; h = (h + 1) & mask {
+			e := k.table[h]
+			if e == 0 {
+				k.arena = append(k.arena, key...)
+				k.ends = append(k.ends, int32(len(k.arena)))
+				k.table[h] = int32(len(k.ends))
+				if 2*len(k.ends) > len(k.table) {
+					k.rehash(2 * len(k.table))
+				}
+				return false
+			}
+			if string(k.key(int(e-1))) == string(key) {
+				return true
+			}
 		}
-		k.big[string(key)] = struct{}{}
-		return false
 	}
-	start := 0
+	start := int32(0)
 	for _, end := range k.ends {
-		if end-start == len(key) && string(k.arena[start:end]) == string(key) {
+		if int(end-start) == len(key) && string(k.arena[start:end]) == string(key) {
 			return true
 		}
 		start = end
 	}
 	k.arena = append(k.arena, key...)
-	k.ends = append(k.ends, len(k.arena))
+	k.ends = append(k.ends, int32(len(k.arena)))
 	if len(k.ends) > smallObject {
-		k.big = make(map[string]struct{}, 2*smallObject)
-		start = 0
-		for _, end := range k.ends {
-			k.big[string(k.arena[start:end])] = struct{}{}
-			start = end
-		}
+		k.rehash(8 * smallObject)
 	}
 	return false
+}
+
+// rehash rebuilds the table with size slots (a power of two).
+func (k *keySet) rehash(size int) {
+	if cap(k.table) >= size {
+		k.table = k.table[:size]
+		clear(k.table)
+	} else {
+		k.table = make([]int32, size)
+	}
+	mask := uint64(size - 1)
+	for i := range k.ends {
+		h := maphash.Bytes(keySeed, k.key(i)) & mask
+		for k.table[h] != 0 {
+			h = (h + 1) & mask
+		}
+		k.table[h] = int32(i + 1)
+	}
 }
 
 func (c *jsonChecker) fail(msg string) error {
@@ -106,13 +201,15 @@ func (c *jsonChecker) ws() {
 	}
 }
 
-func (c *jsonChecker) value(depth int) error {
+// value checks one value; sub, when set, is the capture tree of an object
+// member whose value must be an object or null.
+func (c *jsonChecker) value(depth int, sub []field) error {
 	if c.i >= len(c.b) {
 		return c.fail("unexpected end")
 	}
 	switch ch := c.b[c.i]; {
 	case ch == '{':
-		return c.object(depth + 1)
+		return c.object(depth+1, sub)
 	case ch == '[':
 		return c.array(depth + 1)
 	case ch == '"':
@@ -139,7 +236,7 @@ func (c *jsonChecker) literal(lit string) error {
 	return nil
 }
 
-func (c *jsonChecker) object(depth int) error {
+func (c *jsonChecker) object(depth int, fields []field) error {
 	if depth > maxDepth {
 		return c.fail("nesting too deep")
 	}
@@ -173,13 +270,36 @@ func (c *jsonChecker) object(depth int) error {
 		if keys.add(canon) {
 			return c.fail("duplicate object key")
 		}
+		var f *field
+		for j := range fields {
+			if fields[j].key == string(canon) {
+				f = &fields[j]
+				break
+			}
+		}
 		c.ws()
 		if c.i >= len(c.b) || c.b[c.i] != ':' {
 			return c.fail("expected ':'")
 		}
 		c.i++
 		c.ws()
-		if err := c.value(depth); err != nil {
+		switch {
+		case f == nil:
+			err = c.value(depth, nil)
+		case f.sub != nil:
+			if c.i < len(c.b) && c.b[c.i] != '{' && c.b[c.i] != 'n' && c.typeErr == "" {
+				c.typeErr = f.key
+			}
+			err = c.value(depth, f.sub)
+		default:
+			vs := c.i
+			if f.array && c.i < len(c.b) && c.b[c.i] != '[' && c.b[c.i] != 'n' && c.typeErr == "" {
+				c.typeErr = f.key
+			}
+			err = c.value(depth, nil)
+			c.spans[f.slot] = span{vs, c.i}
+		}
+		if err != nil {
 			return err
 		}
 		c.ws()
@@ -210,7 +330,7 @@ func (c *jsonChecker) array(depth int) error {
 		return nil
 	}
 	for {
-		if err := c.value(depth); err != nil {
+		if err := c.value(depth, nil); err != nil {
 			return err
 		}
 		c.ws()
@@ -230,26 +350,42 @@ func (c *jsonChecker) array(depth int) error {
 	}
 }
 
+// plain marks the bytes a string may hold without a closer look: printable
+// ASCII other than '"' and '\\'.
+var plain = func() (t [256]bool) {
+	for ch := 0x20; ch < utf8.RuneSelf; ch++ {
+		t[ch] = ch != '"' && ch != '\\'
+	}
+	return t
+}()
+
 // str scans a string starting at its opening quote and reports whether it
 // contained an escape.
 func (c *jsonChecker) str() (escaped bool, err error) {
 	c.i++ // opening quote
-	for c.i < len(c.b) {
-		ch := c.b[c.i]
+	b := c.b
+	for c.i < len(b) {
+		for c.i < len(b) && plain[b[c.i]] {
+			c.i++
+		}
+		if c.i >= len(b) {
+			break
+		}
+		ch := b[c.i]
 		switch {
 		case ch == '"':
 			c.i++
 			return escaped, nil
 		case ch == '\\':
 			escaped = true
-			if c.i+1 >= len(c.b) {
+			if c.i+1 >= len(b) {
 				return escaped, c.fail("unterminated escape")
 			}
-			switch c.b[c.i+1] {
+			switch b[c.i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				c.i += 2
 			case 'u':
-				if c.i+6 > len(c.b) || !isHex4(c.b[c.i+2:c.i+6]) {
+				if c.i+6 > len(b) || !isHex4(b[c.i+2:c.i+6]) {
 					return escaped, c.fail("invalid \\u escape")
 				}
 				c.i += 6
@@ -258,10 +394,8 @@ func (c *jsonChecker) str() (escaped bool, err error) {
 			}
 		case ch < 0x20:
 			return escaped, c.fail("control character in string")
-		case ch < utf8.RuneSelf:
-			c.i++
 		default:
-			r, size := utf8.DecodeRune(c.b[c.i:])
+			r, size := utf8.DecodeRune(b[c.i:])
 			if r == utf8.RuneError && size <= 1 {
 				return escaped, c.fail("invalid utf-8")
 			}

@@ -59,6 +59,7 @@ type Worker struct {
 	Clients *ghapp.Clients
 	Mirrors *gitmirror.Mirrors
 	Writer  *prwriter.Writer
+	Replies Replies
 	Leases  Leaser
 	Log     zerolog.Logger
 	Now     func() time.Time
@@ -86,16 +87,26 @@ func (w *Worker) Handle(ctx context.Context, d *queue.Delivery) queue.Outcome {
 }
 
 func (w *Worker) handle(ctx context.Context, in intent.Intent, log zerolog.Logger) (Result, error) {
+	if in.Kind == intent.KindReply || in.Command() {
+		return w.command(ctx, in, log)
+	}
+	return w.promote(ctx, in, log)
+}
+
+func (w *Worker) release(ctx context.Context, l *queue.Lease, log zerolog.Logger) {
+	if err := l.Release(context.WithoutCancel(ctx)); err != nil {
+		log.Warn().Err(err).Msg("release lease")
+	}
+}
+
+// promote plans and applies one service's promotion under the target's lease.
+func (w *Worker) promote(ctx context.Context, in intent.Intent, log zerolog.Logger) (Result, error) {
 	res := Result{Intent: in}
 	lease, err := w.Leases.Lease(ctx, in.Target().String())
 	if err != nil {
 		return res, fmt.Errorf("lease %s: %w", in.Target(), err)
 	}
-	defer func() {
-		if err := lease.Release(context.WithoutCancel(ctx)); err != nil {
-			log.Warn().Err(err).Msg("release lease")
-		}
-	}()
+	defer w.release(ctx, lease, log)
 
 	rs := w.Rules()
 	env, ok := rs.Env(in.Services[0], in.To)
