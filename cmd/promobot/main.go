@@ -101,6 +101,19 @@ func intFlag(fs *pflag.FlagSet, p *int, name, env string, def int, usage string)
 	return nil
 }
 
+func durationFlag(fs *pflag.FlagSet, p *time.Duration, name, env string, def time.Duration, usage string) error {
+	d := def
+	if v, ok := os.LookupEnv(env); ok {
+		parsed, err := time.ParseDuration(v)
+		if err != nil || parsed <= 0 {
+			return fmt.Errorf("$%s: %q is not a positive duration", env, v)
+		}
+		d = parsed
+	}
+	fs.DurationVar(p, name, d, usage+" ($"+env+")")
+	return nil
+}
+
 // newLogger builds the process logger from --log-format and --log-level.
 func newLogger(w io.Writer, format, level string) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(strings.ToLower(level))

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/promobot/promobot/internal/app"
+	"github.com/promobot/promobot/internal/queue"
 )
 
 type mode string
@@ -27,6 +28,7 @@ type serveFlags struct {
 	logFormat, logLevel                                                 string
 	workers                                                             int
 	insecure                                                            bool
+	ackWait                                                             time.Duration
 }
 
 func newServe(m mode) *cobra.Command {
@@ -56,7 +58,11 @@ func newServe(m mode) *cobra.Command {
 	stringFlag(fs, &f.logFormat, "log-format", "PROMOBOT_LOG_FORMAT", "json", "log format: json or console")
 	stringFlag(fs, &f.logLevel, "log-level", "PROMOBOT_LOG_LEVEL", "info", "log level")
 	fs.BoolVar(&f.insecure, "insecure-no-signature", false, "accept unsigned webhooks (local experiments only; never in production)")
-	if err := intFlag(fs, &f.workers, "workers", "PROMOBOT_WORKERS", runtime.NumCPU(), "planner workers"); err != nil {
+	err := errors.Join(
+		intFlag(fs, &f.workers, "workers", "PROMOBOT_WORKERS", runtime.NumCPU(), "planner workers"),
+		durationFlag(fs, &f.ackWait, "ack-wait", "PROMOBOT_ACK_WAIT", 2*time.Minute, "how long an intent stays with a silent worker before another gets it; busy workers heartbeat"),
+	)
+	if err != nil {
 		cmd.RunE = func(*cobra.Command, []string) error { return err }
 	}
 	return cmd
@@ -72,6 +78,7 @@ func runServe(ctx context.Context, cmd *cobra.Command, m mode, f serveFlags) err
 		GitHubAPIURL: f.apiURL, Token: os.Getenv("PROMOBOT_GITHUB_TOKEN"),
 		Workers: f.workers, Log: log, Insecure: f.insecure,
 		Webhook: m != modeWorker, Worker: m != modeWebhook,
+		Queue: queue.Config{AckWait: f.ackWait},
 	}
 	if m != modeAll && f.natsURL == "" {
 		return fmt.Errorf("promobot %s needs --nats-url: the embedded NATS server runs only with serve", m)

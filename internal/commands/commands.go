@@ -96,7 +96,7 @@ func Parse(body string, rs *rules.Rules, repo string) Result {
 	}
 	line = strings.TrimRight(line, " \t")
 	if n := utf8.RuneCountInString(line); n > MaxLine {
-		return reply(fmt.Sprintf("This command is too long (%d characters; at most %d).\n\n%s",
+		return reply(fmt.Sprintf("Command too long: %d characters, at most %d.\n\n%s",
 			n, MaxLine, help(rs, repo)))
 	}
 	p := &parser{kind: kind, rs: rs, repo: repo, line: lineNo}

@@ -176,7 +176,7 @@ func TestParse(t *testing.T) {
 		{"mention as env", "/promote @alice\n@bob", "", want{outcome: "error", reply: []string{"`@alice` is not an environment"}, absent: []string{"@bob"}}},
 		{"backticks neutralised", "/promote `x`@bob", "", errs("`'x'@bob` is not an environment")},
 		{"token truncated", "/promote " + strings.Repeat("a", 100), "", errs("`" + strings.Repeat("a", 64) + "…`")},
-		{"command too long", "/promote prod " + strings.Repeat("web ", 500), "", errs("This command is too long (2013 characters; at most 1000)")},
+		{"command too long", "/promote prod " + strings.Repeat("web ", 500), "", errs("Command too long: 2013 characters, at most 1000.")},
 
 		// size limits
 		{"100 KB, command first", "/promote prod web\n" + filler, "", cmd(Promote, "prod", []string{"web"}, "", "", 1)},
@@ -309,12 +309,12 @@ func TestCode(t *testing.T) {
 func TestSuggest(t *testing.T) {
 	cands := []string{"dev", "staging", "prod"}
 	tests := []struct{ in, want string }{
-		{"prdo", "prod"},   // transposition
-		{"prd", "prod"},    // deletion
-		{"prodd", "prod"},  // insertion
+		{"prdo", "prod"},  // transposition
+		{"prd", "prod"},   // deletion
+		{"prodd", "prod"}, // insertion
 		{"stagign", "staging"},
-		{"stag", "staging"},        // prefix
-		{"production", "prod"},     // candidate is a prefix
+		{"stag", "staging"},    // prefix
+		{"production", "prod"}, // candidate is a prefix
 		{"qa", ""},
 		{"p", ""},
 		{strings.Repeat("x", 100), ""},

@@ -52,8 +52,7 @@ func (s *scanner) text(line string) (string, bool) {
 	if quoted {
 		s.lazy = false
 		if f, ok := openFence(inner); ok {
-			f.quoted = true
-			s.fence = &f
+			s.fence = &fence{char: f.char, n: f.n, quoted: true}
 		} else if cols, rest := indent(inner); cols < 4 && rest != "" && rest[0] != '#' {
 			s.lazy = true
 		}
@@ -70,7 +69,7 @@ func (s *scanner) text(line string) (string, bool) {
 		return "", false
 	}
 	if f, ok := openFence(line); ok {
-		s.fence = &f
+		s.fence = &fence{char: f.char, n: f.n}
 		s.lazy = false
 		return "", false
 	}

@@ -32,14 +32,13 @@ func rateLimit(status int, h http.Header, body []byte, now time.Time, strikes in
 		if reset, ok := parseUnix(h.Get("X-RateLimit-Reset")); ok {
 			// +1 s: the reset is whole seconds and clocks drift. A reset
 			// already past (our clock ahead) still waits that second.
-			until := reset.Add(time.Second)
-			if lo := now.Add(time.Second); until.Before(lo) {
-				until = lo
+			if hi := now.Add(maxHint); reset.After(hi) {
+				reset = hi
 			}
-			if hi := now.Add(maxHint); until.After(hi) {
-				until = hi
+			if reset.Before(now) {
+				reset = now
 			}
-			return reasonPrimary, until, true
+			return reasonPrimary, reset.Add(time.Second), true
 		}
 	}
 	if status == http.StatusTooManyRequests || bytes.Contains(bytes.ToLower(body), []byte("rate limit")) {

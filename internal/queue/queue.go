@@ -252,15 +252,18 @@ func (q *Queue) Publish(ctx context.Context, msgs []Message) error {
 		if m.Subject == "" {
 			return errors.New("queue: publish: empty subject")
 		}
-		nm := &nats.Msg{Subject: m.Subject, Data: m.Data, Header: nats.Header{}}
-		opts := []jetstream.PublishOpt{
-			jetstream.WithExpectStream(q.cfg.Stream),
-			jetstream.WithStallWait(max(time.Until(deadline), time.Millisecond)),
-		}
+		// The headers WithExpectStream and WithMsgID would set, written
+		// directly: one map per message instead of option closures.
+		hdr := nats.Header{jetstream.ExpectedStreamHeader: {q.cfg.Stream}}
 		if m.ID != "" {
-			opts = append(opts, jetstream.WithMsgID(m.ID))
+			hdr[jetstream.MsgIDHeader] = []string{m.ID}
 		}
-		f, err := q.js.PublishMsgAsync(nm, opts...)
+		nm := &nats.Msg{Subject: m.Subject, Data: m.Data, Header: hdr}
+		// Every request's messages are in flight on the shared JetStream
+		// context at once (acks are matched by reply subject); the stall
+		// wait lets a burst beyond PublishAsyncMaxPending queue until the
+		// deadline instead of failing after the default 200 ms.
+		f, err := q.js.PublishMsgAsync(nm, jetstream.WithStallWait(max(time.Until(deadline), time.Millisecond)))
 		if err != nil {
 			return fmt.Errorf("%w: publish %s: %w", ErrUnavailable, m.Subject, err)
 		}

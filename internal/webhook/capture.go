@@ -67,11 +67,7 @@ func capture(sp *spec, b []byte) (*captured, error) {
 	if err := c.check(sp.fields); err != nil {
 		return nil, err
 	}
-	p := &captured{b: b, sp: sp, spans: c.spans}
-	if c.typeErr != "" {
-		p.typeErr = strings.ToLower(c.typeErr) + ": not an object"
-	}
-	return p, nil
+	return &captured{b: b, sp: sp, spans: c.spans, typeErr: c.typeErr}, nil
 }
 
 func (p *captured) err() error {

@@ -1,15 +1,12 @@
 package webhook
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/google/go-github/v60/github"
 
 	"github.com/promobot/promobot/internal/intent"
 	"github.com/promobot/promobot/internal/rules"
@@ -52,16 +49,20 @@ type classification struct {
 	intents      []intent.Intent
 }
 
-// classifier turns one event type into intents. Classifiers for further
-// events (the ChatOps "commands" classifier for issue_comment) plug in here.
-type classifier func(rs *rules.Rules, d Delivery, c *classification) error
+// classifier turns one event type into intents from the members its spec
+// captured. Classifiers for further events (the ChatOps "commands"
+// classifier for issue_comment) plug in here.
+type classifier struct {
+	spec *spec
+	fn   func(rs *rules.Rules, d Delivery, p *captured, c *classification) error
+}
 
 var classifiers = map[string]classifier{
-	"workflow_run":  classifyWorkflowRun,
-	"push":          classifyPush,
-	"issue_comment": classifyEnvelopeOnly("issue_comment: commands are not handled yet"),
-	"pull_request":  classifyEnvelopeOnly("pull_request: merges are not handled yet"),
-	"ping":          classifyEnvelopeOnly("ping"),
+	"workflow_run":  {workflowRunSpec, classifyWorkflowRun},
+	"push":          {pushSpec, classifyPush},
+	"issue_comment": envelopeOnly("issue_comment: commands are not handled yet"),
+	"pull_request":  envelopeOnly("pull_request: merges are not handled yet"),
+	"ping":          envelopeOnly("ping"),
 }
 
 // Classify turns one delivery into zero or more intents, in a deterministic
@@ -78,21 +79,23 @@ func Classify(rs *rules.Rules, d Delivery) ([]intent.Intent, error) {
 
 func classify(rs *rules.Rules, d Delivery) (*classification, error) {
 	c := &classification{installation: d.InstallationID}
-	if err := checkJSON(d.Payload); err != nil {
+	cl, ok := classifiers[d.Event]
+	if !ok {
+		if strings.HasPrefix(d.Event, "installation") {
+			cl = envelopeOnly("installation event")
+		} else {
+			cl = envelopeOnly("event not handled")
+		}
+	}
+	// One pass: the strict check records the members the classifier reads.
+	p, err := capture(cl.spec, d.Payload)
+	if err != nil {
 		return c, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if rs == nil {
 		return c, errors.New("no rules loaded")
 	}
-	fn, ok := classifiers[d.Event]
-	if !ok {
-		if strings.HasPrefix(d.Event, "installation") {
-			fn = classifyEnvelopeOnly("installation event")
-		} else {
-			fn = classifyEnvelopeOnly("event not handled")
-		}
-	}
-	if err := fn(rs, d, c); err != nil {
+	if err := cl.fn(rs, d, p, c); err != nil {
 		c.intents = nil
 		return c, err
 	}
@@ -105,46 +108,42 @@ func classify(rs *rules.Rules, d Delivery) (*classification, error) {
 	return c, nil
 }
 
-// envelope is the part every event shares.
-type envelope struct {
-	Action       string `json:"action"`
-	Installation *struct {
-		ID int64 `json:"id"`
-	} `json:"installation"`
-	Repository *struct {
-		FullName string `json:"full_name"`
-	} `json:"repository"`
+// Slots of the envelope every event shares.
+const (
+	eAction = iota
+	eInstallation
+	eRepo
+	eSlots
+)
+
+// envelopeFields are the members every event shares.
+func envelopeFields() []field {
+	return []field{
+		{key: "action", slot: eAction},
+		{key: "installation", sub: []field{{key: "id", slot: eInstallation}}},
+	}
 }
 
-func classifyEnvelopeOnly(note string) classifier {
-	return func(_ *rules.Rules, d Delivery, c *classification) error {
-		var env envelope
-		if err := json.Unmarshal(d.Payload, &env); err != nil {
-			return fmt.Errorf("%w: %w", ErrMalformed, err)
-		}
-		c.action = env.Action
-		if env.Installation != nil && env.Installation.ID != 0 {
-			c.installation = env.Installation.ID
-		}
-		if env.Repository != nil {
-			c.repo = env.Repository.FullName
+var envelopeSpec = newSpec(append(envelopeFields(),
+	field{key: "repository", sub: []field{{key: "full_name", slot: eRepo}}}))
+
+// envelopeOnly classifies an event that produces no intent, for the log line.
+func envelopeOnly(note string) classifier {
+	return classifier{envelopeSpec, func(_ *rules.Rules, _ Delivery, p *captured, c *classification) error {
+		c.action = p.str(eAction)
+		c.setInstallation(p.int64(eInstallation))
+		c.repo = p.str(eRepo)
+		if err := p.err(); err != nil {
+			return err
 		}
 		c.note = note
 		return nil
-	}
+	}}
 }
 
-func parse(d Delivery) (any, error) {
-	ev, err := github.ParseWebHook(d.Event, d.Payload)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	return ev, nil
-}
-
-func (c *classification) setInstallation(in *github.Installation) {
-	if in != nil && in.GetID() != 0 {
-		c.installation = in.GetID()
+func (c *classification) setInstallation(id int64) {
+	if id != 0 {
+		c.installation = id
 	}
 }
 
@@ -162,46 +161,66 @@ func newIntent(d Delivery, c *classification, kind intent.Kind, svc *rules.Servi
 	}
 }
 
+// Slots of a workflow_run delivery.
+const (
+	wRepoHTML = eSlots + iota
+	wSender
+	wWorkflowPath
+	wConclusion
+	wHeadBranch
+	wHeadSHA
+	wRunPath
+	wRunHTML
+	wRunNumber
+	wDisplayTitle
+	wHeadMessage
+)
+
+var workflowRunSpec = newSpec(append(envelopeFields(),
+	field{key: "repository", sub: []field{{key: "full_name", slot: eRepo}, {key: "html_url", slot: wRepoHTML}}},
+	field{key: "sender", sub: []field{{key: "login", slot: wSender}}},
+	field{key: "workflow", sub: []field{{key: "path", slot: wWorkflowPath}}},
+	field{key: "workflow_run", sub: []field{
+		{key: "conclusion", slot: wConclusion},
+		{key: "head_branch", slot: wHeadBranch},
+		{key: "head_sha", slot: wHeadSHA},
+		{key: "path", slot: wRunPath},
+		{key: "html_url", slot: wRunHTML},
+		{key: "run_number", slot: wRunNumber},
+		{key: "display_title", slot: wDisplayTitle},
+		{key: "head_commit", sub: []field{{key: "message", slot: wHeadMessage}}},
+	}},
+))
+
 // classifyWorkflowRun: a successful build of a service's source → update
 // the service's first environment to the rendered tag (SPEC §2).
-func classifyWorkflowRun(rs *rules.Rules, d Delivery, c *classification) error {
-	raw, err := parse(d)
-	if err != nil {
+func classifyWorkflowRun(rs *rules.Rules, d Delivery, p *captured, c *classification) error {
+	action, installation, repo := p.str(eAction), p.int64(eInstallation), p.str(eRepo)
+	conclusion := p.str(wConclusion)
+	path := p.str(wWorkflowPath)
+	runPath := p.str(wRunPath)
+	branch, sha := p.str(wHeadBranch), p.str(wHeadSHA)
+	repoHTML, runHTML, runNumber := p.str(wRepoHTML), p.str(wRunHTML), p.int64(wRunNumber)
+	msg, title, sender := p.str(wHeadMessage), p.str(wDisplayTitle), p.str(wSender)
+	if err := p.err(); err != nil {
 		return err
 	}
-	ev, ok := raw.(*github.WorkflowRunEvent)
-	if !ok {
-		return fmt.Errorf("%w: unexpected type %T", ErrMalformed, raw)
-	}
-	c.setInstallation(ev.Installation)
-	c.action = ev.GetAction()
-	c.repo = ev.GetRepo().GetFullName()
-	run := ev.GetWorkflowRun()
-	if c.action != "completed" || run.GetConclusion() != "success" {
-		c.note = fmt.Sprintf("workflow run %s/%s", c.action, run.GetConclusion())
+	c.setInstallation(installation)
+	c.action = action
+	c.repo = repo
+	if c.action != "completed" || conclusion != "success" {
+		c.note = fmt.Sprintf("workflow run %s/%s", c.action, conclusion)
 		return nil
 	}
-	path := ev.GetWorkflow().GetPath()
 	if path == "" {
-		// go-github v60's WorkflowRun has no Path field; read it raw.
-		var extra struct {
-			WorkflowRun struct {
-				Path string `json:"path"`
-			} `json:"workflow_run"`
-		}
-		if err := json.Unmarshal(d.Payload, &extra); err != nil {
-			return fmt.Errorf("%w: %w", ErrMalformed, err)
-		}
 		// A run of a reusable or dynamic workflow may carry "@ref".
-		path, _, _ = strings.Cut(extra.WorkflowRun.Path, "@")
+		path, _, _ = strings.Cut(runPath, "@")
 	}
-	branch := run.GetHeadBranch()
 	services := rs.MatchWorkflow(c.repo, path, branch)
 	if len(services) == 0 {
 		c.note = "no service builds from this workflow"
 		return nil
 	}
-	sha := run.GetHeadSHA()
 	switch {
 	case !intent.ValidRepo(c.repo):
 		return fmt.Errorf("%w: repository %q", ErrInvalid, c.repo)
@@ -210,18 +229,17 @@ func classifyWorkflowRun(rs *rules.Rules, d Delivery, c *classification) error {
 	case !rules.ValidBranch(branch):
 		return fmt.Errorf("%w: head_branch %q", ErrInvalid, branch)
 	}
-	msg := run.GetHeadCommit().GetMessage()
 	src := intent.SourceRef{
 		Repo:      c.repo,
 		SHA:       sha,
 		Ref:       branch,
 		Message:   truncate(msg, maxMessage),
-		CommitURL: commitURL(ev.GetRepo().GetHTMLURL(), sha),
-		RunURL:    run.GetHTMLURL(),
-		RunNumber: int64(run.GetRunNumber()),
-		HTMLBase:  htmlBase(ev.GetRepo().GetHTMLURL(), c.repo),
+		CommitURL: commitURL(repoHTML, sha),
+		RunURL:    runHTML,
+		RunNumber: runNumber,
+		HTMLBase:  htmlBase(repoHTML, c.repo),
 	}
-	build := rules.BuildInfo{SHA: sha, ShortSHA: sha[:7], HeadBranch: branch, RunNumber: int64(run.GetRunNumber())}
+	build := rules.BuildInfo{SHA: sha, ShortSHA: sha[:7], HeadBranch: branch, RunNumber: runNumber}
 	for _, svc := range services {
 		tag, err := rs.RenderTag(svc, build)
 		if err != nil {
@@ -233,44 +251,99 @@ func classifyWorkflowRun(rs *rules.Rules, d Delivery, c *classification) error {
 		in := newIntent(d, c, intent.KindUpdate, svc)
 		in.To = rs.First(svc)
 		in.Tag = tag
-		in.Requester = ev.GetSender().GetLogin()
-		in.Ticket = rs.FindTicket(svc.Name, in.To, msg, run.GetDisplayTitle())
+		in.Requester = sender
+		in.Ticket = rs.FindTicket(svc.Name, in.To, msg, title)
 		in.Source = src
 		c.intents = append(c.intents, in)
 	}
 	return nil
 }
 
+// Slots of a push delivery.
+const (
+	pRef = eSlots + iota
+	pAfter
+	pCompare
+	pDeleted
+	pRepoHTML
+	pRepoClone
+	pSender
+	pHeadMessage
+	pHeadURL
+	pHeadAdded
+	pHeadModified
+	pHeadRemoved
+	pCommits
+)
+
+// A push has no "action"; the envelope's is captured and not used.
+var pushSpec = newSpec(append(envelopeFields(),
+	field{key: "ref", slot: pRef},
+	field{key: "after", slot: pAfter},
+	field{key: "compare", slot: pCompare},
+	field{key: "deleted", slot: pDeleted},
+	field{key: "repository", sub: []field{
+		{key: "full_name", slot: eRepo},
+		{key: "html_url", slot: pRepoHTML},
+		{key: "clone_url", slot: pRepoClone},
+	}},
+	field{key: "sender", sub: []field{{key: "login", slot: pSender}}},
+	field{key: "head_commit", sub: []field{
+		{key: "message", slot: pHeadMessage},
+		{key: "url", slot: pHeadURL},
+		{key: "added", slot: pHeadAdded, array: true},
+		{key: "modified", slot: pHeadModified, array: true},
+		{key: "removed", slot: pHeadRemoved, array: true},
+	}},
+	field{key: "commits", slot: pCommits, array: true},
+))
+
+// push is what classification reads of a push delivery.
+type push struct {
+	ref, after, compare, repoHTML, repoClone, sender string
+	headMessage, headURL                             string
+	deleted                                          bool
+}
+
+// commit is one entry of a push's commits list, decoded only for a branch
+// push to a GitOps repository.
+type commit struct {
+	Message  string   `json:"message"`
+	Added    []string `json:"added"`
+	Modified []string `json:"modified"`
+	Removed  []string `json:"removed"`
+}
+
 // classifyPush handles tag pushes (a release of a service's source) and
 // branch pushes to a GitOps repository (a changed environment that may be
 // promoted onwards).
-func classifyPush(rs *rules.Rules, d Delivery, c *classification) error {
-	raw, err := parse(d)
-	if err != nil {
+func classifyPush(rs *rules.Rules, d Delivery, p *captured, c *classification) error {
+	installation, repo := p.int64(eInstallation), p.str(eRepo)
+	ev := push{
+		ref: p.str(pRef), after: p.str(pAfter), compare: p.str(pCompare), deleted: p.boolean(pDeleted),
+		repoHTML: p.str(pRepoHTML), repoClone: p.str(pRepoClone), sender: p.str(pSender),
+		headMessage: p.str(pHeadMessage), headURL: p.str(pHeadURL),
+	}
+	if err := p.err(); err != nil {
 		return err
 	}
-	ev, ok := raw.(*github.PushEvent)
-	if !ok {
-		return fmt.Errorf("%w: unexpected type %T", ErrMalformed, raw)
-	}
-	c.setInstallation(ev.Installation)
-	c.repo = ev.GetRepo().GetFullName()
-	if ev.GetDeleted() {
+	c.setInstallation(installation)
+	c.repo = repo
+	if ev.deleted {
 		c.note = "ref deleted"
 		return nil
 	}
-	ref := ev.GetRef()
-	if tag, ok := strings.CutPrefix(ref, "refs/tags/"); ok {
-		return classifyTagPush(rs, d, c, ev, tag)
+	if tag, ok := strings.CutPrefix(ev.ref, "refs/tags/"); ok {
+		return classifyTagPush(rs, d, c, &ev, tag)
 	}
-	if _, ok := strings.CutPrefix(ref, "refs/heads/"); ok {
-		return classifyBranchPush(rs, d, c, ev)
+	if _, ok := strings.CutPrefix(ev.ref, "refs/heads/"); ok {
+		return classifyBranchPush(rs, d, p, c, &ev)
 	}
 	c.note = "push to a ref that is neither a branch nor a tag"
 	return nil
 }
 
-func classifyTagPush(rs *rules.Rules, d Delivery, c *classification, ev *github.PushEvent, tag string) error {
+func classifyTagPush(rs *rules.Rules, d Delivery, c *classification, ev *push, tag string) error {
 	if !intent.ValidTag(tag) {
 		// Only a warning when the repository builds a service; any other
 		// repository may name its tags as it likes.
@@ -285,29 +358,28 @@ func classifyTagPush(rs *rules.Rules, d Delivery, c *classification, ev *github.
 		c.note = "no service builds from this tag"
 		return nil
 	}
-	sha := ev.GetAfter()
+	sha := ev.after
 	switch {
 	case !intent.ValidRepo(c.repo):
 		return fmt.Errorf("%w: repository %q", ErrInvalid, c.repo)
 	case !validSHA(sha):
 		return fmt.Errorf("%w: after %q", ErrInvalid, sha)
 	}
-	msg := ev.GetHeadCommit().GetMessage()
 	src := intent.SourceRef{
 		Repo:       c.repo,
 		SHA:        sha,
 		Ref:        tag,
-		Message:    truncate(msg, maxMessage),
-		CommitURL:  ev.GetHeadCommit().GetURL(),
-		CompareURL: ev.GetCompare(),
-		HTMLBase:   htmlBase(ev.GetRepo().GetHTMLURL(), c.repo),
+		Message:    truncate(ev.headMessage, maxMessage),
+		CommitURL:  ev.headURL,
+		CompareURL: ev.compare,
+		HTMLBase:   htmlBase(ev.repoHTML, c.repo),
 	}
 	for _, svc := range services {
 		in := newIntent(d, c, intent.KindUpdate, svc)
 		in.To = rs.First(svc)
 		in.Tag = tag
-		in.Requester = ev.GetSender().GetLogin()
-		in.Ticket = rs.FindTicket(svc.Name, in.To, msg)
+		in.Requester = ev.sender
+		in.Ticket = rs.FindTicket(svc.Name, in.To, ev.headMessage)
 		in.Source = src
 		c.intents = append(c.intents, in)
 	}
@@ -323,22 +395,31 @@ func classifyTagPush(rs *rules.Rules, d Delivery, c *classification, ev *github.
 // "size"/"distinct_size" may exceed the list), each with its changed paths;
 // a file changed only in an unlisted commit is missed here. Pushes of that
 // size to a GitOps base branch are rare; a later push or /promote catches up.
-func classifyBranchPush(rs *rules.Rules, d Delivery, c *classification, ev *github.PushEvent) error {
+func classifyBranchPush(rs *rules.Rules, d Delivery, p *captured, c *classification, ev *push) error {
 	if len(rs.ServicesIn(c.repo)) == 0 {
 		c.note = "not a gitops repository"
 		return nil
 	}
-	paths := changedPaths(ev)
+	var head commit
+	var commits []commit
+	p.decode(pHeadAdded, &head.Added)
+	p.decode(pHeadModified, &head.Modified)
+	p.decode(pHeadRemoved, &head.Removed)
+	p.decode(pCommits, &commits)
+	if err := p.err(); err != nil {
+		return err
+	}
+	paths := changedPaths(append(commits, head))
 	touched := rs.Touched(c.repo, paths)
 	if len(touched) == 0 {
 		c.note = "no environment file changed"
 		return nil
 	}
-	branch := strings.TrimPrefix(ev.GetRef(), "refs/heads/")
-	msg := ev.GetHeadCommit().GetMessage()
+	branch := strings.TrimPrefix(ev.ref, "refs/heads/")
+	msg := ev.headMessage
 	texts := []string{msg}
-	for _, cm := range ev.Commits {
-		texts = append(texts, cm.GetMessage())
+	for _, cm := range commits {
+		texts = append(texts, cm.Message)
 	}
 	for _, te := range touched {
 		if te.Service == nil {
@@ -358,17 +439,17 @@ func classifyBranchPush(rs *rules.Rules, d Delivery, c *classification, ev *gith
 		in := newIntent(d, c, intent.KindPromote, te.Service)
 		in.From = te.Env
 		in.To = next
-		in.Requester = ev.GetSender().GetLogin()
+		in.Requester = ev.sender
 		in.Ticket = rs.FindTicket(te.Service.Name, next, texts...)
 		in.Source = intent.SourceRef{
 			Repo:       c.repo,
-			SHA:        ev.GetAfter(),
+			SHA:        ev.after,
 			Ref:        branch,
 			Message:    truncate(msg, maxMessage),
-			CompareURL: ev.GetCompare(),
-			CommitURL:  ev.GetHeadCommit().GetURL(),
-			CloneURL:   ev.GetRepo().GetCloneURL(),
-			HTMLBase:   htmlBase(ev.GetRepo().GetHTMLURL(), c.repo),
+			CompareURL: ev.compare,
+			CommitURL:  ev.headURL,
+			CloneURL:   ev.repoClone,
+			HTMLBase:   htmlBase(ev.repoHTML, c.repo),
 		}
 		c.intents = append(c.intents, in)
 	}
@@ -376,7 +457,7 @@ func classifyBranchPush(rs *rules.Rules, d Delivery, c *classification, ev *gith
 		c.note = "no automatic promotion follows the changed environments"
 		return nil
 	}
-	switch sha := ev.GetAfter(); {
+	switch sha := ev.after; {
 	case !intent.ValidRepo(c.repo):
 		return fmt.Errorf("%w: repository %q", ErrInvalid, c.repo)
 	case !validSHA(sha):
@@ -385,24 +466,17 @@ func classifyBranchPush(rs *rules.Rules, d Delivery, c *classification, ev *gith
 	return nil
 }
 
-// changedPaths returns every path added, modified or removed by the listed
-// commits and the head commit, deduplicated and sorted.
-func changedPaths(ev *github.PushEvent) []string {
+// changedPaths returns every path added, modified or removed by the
+// commits, deduplicated and sorted.
+func changedPaths(commits []commit) []string {
 	seen := map[string]struct{}{}
-	add := func(cm *github.HeadCommit) {
-		if cm == nil {
-			return
-		}
+	for _, cm := range commits {
 		for _, list := range [][]string{cm.Added, cm.Modified, cm.Removed} {
 			for _, p := range list {
 				seen[p] = struct{}{}
 			}
 		}
 	}
-	for _, cm := range ev.Commits {
-		add(cm)
-	}
-	add(ev.HeadCommit)
 	paths := make([]string, 0, len(seen))
 	for p := range seen {
 		paths = append(paths, p)

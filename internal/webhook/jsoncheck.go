@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"strings"
 	"sync"
 	"unicode"
 	"unicode/utf8"
@@ -288,13 +289,13 @@ func (c *jsonChecker) object(depth int, fields []field) error {
 			err = c.value(depth, nil)
 		case f.sub != nil:
 			if c.i < len(c.b) && c.b[c.i] != '{' && c.b[c.i] != 'n' && c.typeErr == "" {
-				c.typeErr = f.key
+				c.typeErr = strings.ToLower(f.key) + ": not an object"
 			}
 			err = c.value(depth, f.sub)
 		default:
 			vs := c.i
 			if f.array && c.i < len(c.b) && c.b[c.i] != '[' && c.b[c.i] != 'n' && c.typeErr == "" {
-				c.typeErr = f.key
+				c.typeErr = strings.ToLower(f.key) + ": not an array"
 			}
 			err = c.value(depth, nil)
 			c.spans[f.slot] = span{vs, c.i}

@@ -6,16 +6,17 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-github/v60/github"
@@ -129,17 +130,39 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d := h.serve(w, r, event, id)
 	h.m.deliveries.WithLabelValues(eventLabel(event), d.outcome).Inc()
 	h.logDecision(event, id, d)
-	var body any
 	if d.public != "" {
-		body = errorBody{Error: d.public}
-	} else {
-		n := 0
-		if d.c != nil {
-			n = len(d.c.intents)
-		}
-		body = okBody{Delivery: id, Intents: n}
+		writeJSON(w, d.status, errorBody{Error: d.public})
+		return
 	}
-	writeJSON(w, d.status, body)
+	n := 0
+	if d.c != nil {
+		n = len(d.c.intents)
+	}
+	writeOK(w, d.status, id, n)
+}
+
+// bodyPool recycles request body buffers: the body is only read while the
+// request is served (intents copy what they keep), and a fresh ~8 KB
+// buffer grown by doubling per delivery was a tenth of the handler's CPU.
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBody bounds the buffers kept for reuse.
+const maxPooledBody = 1 << 20
+
+func getBody(contentLength int64) *bytes.Buffer {
+	b := bodyPool.Get().(*bytes.Buffer)
+	b.Reset()
+	if contentLength > 0 && contentLength <= maxPooledBody {
+		// ReadFrom reads into free space of at least bytes.MinRead.
+		b.Grow(int(contentLength) + bytes.MinRead)
+	}
+	return b
+}
+
+func putBody(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledBody {
+		bodyPool.Put(b)
+	}
 }
 
 type okBody struct {
@@ -161,7 +184,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, event, id string
 	if r.ContentLength > h.cfg.MaxBody {
 		return tooLarge
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBody))
+	buf := getBody(r.ContentLength)
+	defer putBody(buf)
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.cfg.MaxBody))
+	body := buf.Bytes()
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -337,6 +363,28 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b) // the client may have gone; nothing to do about it
+}
+
+// writeOK answers a delivery that was handled. The delivery id passed
+// validDeliveryID (a plain token), so it needs no JSON escaping; an empty id
+// (refused requests never get here with one) is written as "".
+func writeOK(w http.ResponseWriter, status int, id string, intents int) {
+	if !validDeliveryID(id) {
+		writeJSON(w, status, okBody{Delivery: id, Intents: intents})
+		return
+	}
+	b := make([]byte, 0, 48+len(id))
+	b = append(b, `{"delivery":"`...)
+	b = append(b, id...)
+	b = append(b, `","intents":`...)
+	b = strconv.AppendInt(b, int64(intents), 10)
+	b = append(b, "}\n"...)
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b) // the client may have gone; nothing to do about it
 }
