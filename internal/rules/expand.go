@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"path"
 	"sort"
+	"strings"
+	"time"
 )
 
 // generate renders g's service templates for one directory. Errors are
@@ -163,3 +165,71 @@ func (r *Rules) expand(ctx context.Context, repos func(repo string) (fs.FS, erro
 	out.c = comp
 	return &out, nil
 }
+
+// ForPaths returns r with its generators expanded over the directories that
+// contain the given changed paths of repo: enough to tell which generated
+// services a push touched, without listing the repository (the webhook has
+// no repository access). Generators of other repositories expand to nothing.
+func (r *Rules) ForPaths(ctx context.Context, repo string, paths []string) (*Rules, error) {
+	if len(r.Generators) == 0 {
+		return r, nil
+	}
+	dirs := pathFS{}
+	for _, p := range paths {
+		for d := path.Dir(p); d != "." && d != "/" && d != ""; d = path.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	return r.Expand(ctx, func(name string) (fs.FS, error) {
+		if !strings.EqualFold(name, repo) {
+			return pathFS{}, nil
+		}
+		return dirs, nil
+	})
+}
+
+// pathFS is a file system made only of the directories in the set: what a
+// glob over directory names needs to see.
+type pathFS map[string]bool
+
+func (p pathFS) Open(name string) (fs.File, error) {
+	if name == "." || p[name] {
+		return &pathDir{name: name, fs: p}, nil
+	}
+	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+}
+
+func (p pathFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	if name != "." && !p[name] {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: fs.ErrNotExist}
+	}
+	var out []fs.DirEntry
+	for d := range p {
+		parent := path.Dir(d)
+		if parent == name {
+			out = append(out, fs.FileInfoToDirEntry(dirInfo(path.Base(d))))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
+	return out, nil
+}
+
+type pathDir struct {
+	name string
+	fs   pathFS
+}
+
+func (d *pathDir) Stat() (fs.FileInfo, error) { return dirInfo(path.Base(d.name)), nil }
+func (d *pathDir) Read([]byte) (int, error) {
+	return 0, &fs.PathError{Op: "read", Path: d.name, Err: errors.New("is a directory")}
+}
+func (d *pathDir) Close() error { return nil }
+
+type dirInfo string
+
+func (n dirInfo) Name() string     { return string(n) }
+func (dirInfo) Size() int64        { return 0 }
+func (dirInfo) Mode() fs.FileMode  { return fs.ModeDir | 0o555 }
+func (dirInfo) ModTime() time.Time { return time.Time{} }
+func (dirInfo) IsDir() bool        { return true }
+func (dirInfo) Sys() any           { return nil }

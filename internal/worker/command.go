@@ -68,7 +68,7 @@ func (w *Worker) command(ctx context.Context, in intent.Intent, log zerolog.Logg
 		return res, err
 	}
 
-	subs, err := w.expand(ctx, inst.Client, rs, in)
+	subs, err := w.services(ctx, inst.Client, rs, in)
 	if err != nil {
 		var r refusal
 		if errors.As(err, &r) {
@@ -194,11 +194,11 @@ func react(ctx context.Context, gh *github.Client, in intent.Intent) error {
 	return nil
 }
 
-// expand turns a command into one intent per service. Without named
+// services turns a command into one intent per service. Without named
 // services: on a merged promobot PR, the services and tags it promoted; on
 // another PR, the services whose files it changed; on an issue, a refusal
 // that lists the services.
-func (w *Worker) expand(ctx context.Context, gh *github.Client, rs *rules.Rules, in intent.Intent) ([]intent.Intent, error) {
+func (w *Worker) services(ctx context.Context, gh *github.Client, rs *rules.Rules, in intent.Intent) ([]intent.Intent, error) {
 	type want struct{ service, tag string }
 	var wants []want
 	for _, s := range in.Services {

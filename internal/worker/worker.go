@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-github/v60/github"
@@ -65,6 +67,9 @@ type Worker struct {
 	Now     func() time.Time
 	// Observe, when set, sees every result (tests and the demo wait on it).
 	Observe func(Result)
+
+	mu       sync.Mutex
+	expanded map[expandKey]*rules.Rules
 }
 
 // Handle processes one delivery.
@@ -133,6 +138,9 @@ func (w *Worker) promote(ctx context.Context, in intent.Intent, log zerolog.Logg
 	if err != nil {
 		return res, fmt.Errorf("read %s@%s: %w", in.Repo, env.BaseBranch, err)
 	}
+	if rs, err = w.expandRules(ctx, rs, in.Repo, base); err != nil {
+		return res, err
+	}
 	views := planner.Views{Base: base, History: history{m: w.Mirrors, repo: in.Repo, branch: env.BaseBranch}}
 	branch, err := rs.Branch(in.To, in.Target().Service)
 	if err != nil {
@@ -200,6 +208,50 @@ func (w *Worker) reportSource(ctx context.Context, inst *ghapp.Installation, in 
 		"promobot/"+p.Target.Env, fmt.Sprintf("promotion to %s: %s", p.Target.Env, res.Reason), target); err != nil {
 		log.Warn().Err(err).Msg("commit status on source not set")
 	}
+}
+
+// expandRules applies the rules' generators to the repository at base, so
+// generated services are known; results are cached per rules and commit.
+func (w *Worker) expandRules(ctx context.Context, rs *rules.Rules, repo string, base *gitmirror.Snapshot) (*rules.Rules, error) {
+	if len(rs.Generators) == 0 {
+		return rs, nil
+	}
+	key := expandKey{rs, repo, base.Commit()}
+	w.mu.Lock()
+	cached, ok := w.expanded[key]
+	w.mu.Unlock()
+	if ok {
+		return cached, nil
+	}
+	out, err := rs.Expand(ctx, func(name string) (fs.FS, error) {
+		if !strings.EqualFold(name, repo) {
+			return emptyFS{}, nil
+		}
+		return base.FS(), nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("expand generators over %s@%s: %v: %w", repo, short(base.Commit()), err, planner.ErrTerminal)
+	}
+	w.mu.Lock()
+	if w.expanded == nil || len(w.expanded) > 64 {
+		w.expanded = map[expandKey]*rules.Rules{}
+	}
+	w.expanded[key] = out
+	w.mu.Unlock()
+	return out, nil
+}
+
+type expandKey struct {
+	rules      *rules.Rules
+	repo, base string
+}
+
+// emptyFS lists nothing: generators of repositories other than the
+// intent's expand to no service.
+type emptyFS struct{}
+
+func (emptyFS) Open(name string) (fs.File, error) {
+	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 }
 
 // history reads soak times from the mirror's base branch history.
