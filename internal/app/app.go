@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -66,6 +67,7 @@ type App struct {
 	rules    *rules.Store
 
 	stop     context.CancelFunc
+	closing  atomic.Bool
 	wg       sync.WaitGroup
 	consumed chan error
 }
@@ -102,7 +104,11 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		url = a.embedded.ClientURL()
 	}
 	a.nc, err = nats.Connect(url, nats.Name("promobot"), nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn().Err(err).Msg("nats disconnected") }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if !a.closing.Load() {
+				log.Warn().Err(err).Msg("nats disconnected")
+			}
+		}),
 		nats.ReconnectHandler(func(*nats.Conn) { log.Info().Msg("nats reconnected") }))
 	if err != nil {
 		return nil, fmt.Errorf("connect nats %s: %w", url, err)
@@ -220,6 +226,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 }
 
 func (a *App) close() {
+	a.closing.Store(true)
 	if a.stop != nil {
 		a.stop()
 	}
