@@ -150,7 +150,7 @@ func Decide(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, now
 		Labels:     env.Labels,
 	}
 	from := in.From
-	var tags []string
+	var tags, skips []string
 	for _, svc := range svcs {
 		if from == "" && in.Kind == intent.KindPromote {
 			prev, ok := rs.Prev(svc, in.To)
@@ -164,7 +164,10 @@ func Decide(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, now
 			return Decision{}, err
 		}
 		if skip != "" {
-			return Decision{Skip: skip}, nil
+			// In a grouped promotion one service with nothing to promote
+			// does not hold back the others.
+			skips = append(skips, skip)
+			continue
 		}
 		changes, edits, err := editTargets(ctx, svc, in.To, want, v.Base)
 		if err != nil {
@@ -195,6 +198,9 @@ func Decide(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, now
 		return Decision{Refusal: r}, nil
 	}
 
+	if len(tags) == 0 {
+		return Decision{Skip: strings.Join(skips, "; ")}, nil
+	}
 	if len(p.Edits) == 0 {
 		return Decision{Skip: fmt.Sprintf("%s already runs %s in %s", strings.Join(in.Services, ", "), strings.Join(tags, ", "), in.To)}, nil
 	}
@@ -213,7 +219,7 @@ func Decide(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, now
 	}
 	p.Branch = branch
 	title, err := rs.Title(rules.TitleData{
-		Service: first.Name, Services: in.Services, Tag: tags[0], Env: in.To, From: from,
+		Service: changedServices(p.Changes)[0], Services: changedServices(p.Changes), Tag: tags[0], Env: in.To, From: from,
 		Ticket: ticket, Rollback: in.Kind == intent.KindRollback,
 	})
 	if err != nil {
@@ -232,6 +238,16 @@ func Decide(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, now
 	}
 	p.CommitMessage = commitMessage(p, in)
 	return Decision{Plan: p}, nil
+}
+
+func changedServices(cs []Change) []string {
+	var out []string
+	for _, c := range cs {
+		if len(out) == 0 || out[len(out)-1] != c.Service {
+			out = append(out, c.Service)
+		}
+	}
+	return out
 }
 
 // wantedRef decides which tag or digest the target environment should run.

@@ -355,3 +355,26 @@ func TestMetadataCannotBeBrokenByInput(t *testing.T) {
 }
 
 func refOf(tag string) edit.Ref { return edit.Ref{Tag: tag} }
+
+func TestGroupedPromotion(t *testing.T) {
+	rs := mustRules(t)
+	in := intent.Intent{ID: "d:0", Kind: intent.KindPromote, Repo: "acme/gitops", Services: []string{"payment-service", "web"}, From: "dev", To: "staging"}
+	dec, err := Decide(context.Background(), rs, in, Views{Base: repo("sha-2222222", "sha-1111111", "v1", "v1")}, now)
+	if err != nil || dec.Plan == nil {
+		t.Fatalf("Decide: %v %+v", err, dec)
+	}
+	if len(dec.Plan.Edits) != 2 || dec.Plan.Branch != "promobot/staging/_group" {
+		t.Errorf("grouped plan: %d edits on %s", len(dec.Plan.Edits), dec.Plan.Branch)
+	}
+	if !strings.Contains(dec.Plan.Title, "payment-service") || !strings.Contains(dec.Plan.Title, "web") {
+		t.Errorf("grouped title %q does not name both services", dec.Plan.Title)
+	}
+	// One service already there: the group goes ahead with the other.
+	dec, err = Decide(context.Background(), rs, in, Views{Base: repo("sha-2222222", "sha-2222222", "v1", "v1")}, now)
+	if err != nil || dec.Plan == nil {
+		t.Fatalf("Decide: %v %+v", err, dec)
+	}
+	if len(dec.Plan.Changes) != 1 || dec.Plan.Changes[0].Service != "web" {
+		t.Errorf("changes = %+v, want only web", dec.Plan.Changes)
+	}
+}
