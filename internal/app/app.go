@@ -24,6 +24,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/promobot/promobot/internal/ghapp"
+	"github.com/promobot/promobot/internal/ghretry"
 	"github.com/promobot/promobot/internal/gitmirror"
 	"github.com/promobot/promobot/internal/prwriter"
 	"github.com/promobot/promobot/internal/queue"
@@ -54,6 +55,9 @@ type Config struct {
 	Observe func(worker.Result)
 	// Queue overrides queue settings (tests).
 	Queue queue.Config
+	// GitHubRetry configures retries and pacing of GitHub calls (tests and
+	// the demo turn pacing off: the test server has no secondary limits).
+	GitHubRetry ghretry.Config
 }
 
 // App is a running promobot.
@@ -142,7 +146,9 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 	var runCtx context.Context
 	runCtx, a.stop = context.WithCancel(context.WithoutCancel(ctx))
 	if cfg.Worker {
-		clients, err := ghapp.New(ghapp.Config{APIURL: cfg.GitHubAPIURL, AppID: cfg.AppID, PrivateKey: cfg.PrivateKey, Token: cfg.Token, Registerer: reg})
+		retry := cfg.GitHubRetry
+		retry.Log = log
+		clients, err := ghapp.New(ghapp.Config{APIURL: cfg.GitHubAPIURL, AppID: cfg.AppID, PrivateKey: cfg.PrivateKey, Token: cfg.Token, Registerer: reg, Retry: retry})
 		if err != nil {
 			return nil, err
 		}

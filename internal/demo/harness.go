@@ -27,6 +27,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/promobot/promobot/internal/app"
+	"github.com/promobot/promobot/internal/ghretry"
 	"github.com/promobot/promobot/internal/githubtest"
 	"github.com/promobot/promobot/internal/queue"
 	"github.com/promobot/promobot/internal/worker"
@@ -125,7 +126,8 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 		RulesPath: h.RulesPath, Listen: "127.0.0.1:0", DataDir: filepath.Join(o.Dir, "promobot"),
 		GitHubAPIURL: gh.APIURL(), AppID: AppID, PrivateKey: keyPEM, WebhookSecret: secret,
 		Workers: o.Workers, Webhook: true, Worker: true, Log: o.Log, Observe: h.observe,
-		Queue: queue.Config{AckWait: 30 * time.Second},
+		Queue:       queue.Config{AckWait: 30 * time.Second},
+		GitHubRetry: ghretry.Config{ContentPace: -1},
 	})
 	if err != nil {
 		return nil, err

@@ -17,6 +17,8 @@ import (
 	"github.com/bradleyfalzon/ghinstallation/v2"
 	"github.com/google/go-github/v60/github"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/promobot/promobot/internal/ghretry"
 )
 
 // DefaultAPIURL is github.com's REST API.
@@ -30,6 +32,8 @@ type Config struct {
 	Token      string
 	Transport  http.RoundTripper // base transport; default http.DefaultTransport
 	Registerer prometheus.Registerer
+	// Retry configures retries, rate-limit waits and pacing (internal/ghretry).
+	Retry ghretry.Config
 }
 
 // Installation is an authenticated client for one installation (or the token).
@@ -66,7 +70,17 @@ func New(cfg Config) (*Clients, error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
+	// ghinstallation → ghretry → counting → network: every attempt is
+	// counted, and token exchanges are retried like any other call.
 	base = newCountingTransport(base, cfg.Registerer)
+	retry := cfg.Retry
+	if retry.Route == nil {
+		retry.Route = Route
+	}
+	if retry.Registerer == nil {
+		retry.Registerer = cfg.Registerer
+	}
+	base = ghretry.New(base, retry)
 	c := &Clients{apiURL: cfg.APIURL, cfg: cfg, base: base, byID: map[int64]*Installation{}, repoIDs: map[string]int64{}, clone: map[string]string{}}
 	switch {
 	case cfg.Token != "":

@@ -203,6 +203,11 @@ func TestNetworkErrors(t *testing.T) {
 		if got := clk.Sleeps(); len(got) != 0 {
 			t.Errorf("retried a certificate error: sleeps %v", got)
 		}
+		mu.Lock()
+		defer mu.Unlock()
+		if n != 0 {
+			t.Errorf("handler ran %d times behind an untrusted certificate", n)
+		}
 	})
 	t.Run("response header timeout retried", func(t *testing.T) {
 		release := make(chan struct{})

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/promobot/promobot/internal/ghapp"
+	"github.com/promobot/promobot/internal/ghretry"
 	"github.com/promobot/promobot/internal/gitmirror"
 	"github.com/promobot/promobot/internal/intent"
 	"github.com/promobot/promobot/internal/planner"
@@ -331,9 +332,12 @@ func Retryable(err error, now time.Time) (time.Duration, bool) {
 	var abuse *github.AbuseRateLimitError
 	var er *github.ErrorResponse
 	var ne net.Error
+	var wait *ghretry.WaitError
 	switch {
 	case errors.Is(err, planner.ErrTerminal):
 		return 0, false
+	case errors.As(err, &wait):
+		return max(wait.Until.Sub(now), time.Second), true
 	case errors.Is(err, prwriter.ErrBaseMoved):
 		return time.Millisecond, true
 	case errors.As(err, &rl):
