@@ -152,14 +152,20 @@ func Decide(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, now
 	from := in.From
 	var tags, skips []string
 	for _, svc := range svcs {
-		if from == "" && in.Kind == intent.KindPromote {
+		// Each service promotes from its own previous environment: in a
+		// group, services need not share the same environments.
+		svcFrom := in.From
+		if svcFrom == "" && in.Kind == intent.KindPromote {
 			prev, ok := rs.Prev(svc, in.To)
 			if !ok {
 				return Decision{Refusal: &Refusal{Reason: fmt.Sprintf("%s has no environment before %s to promote from", svc.Name, in.To)}}, nil
 			}
-			from = prev
+			svcFrom = prev
 		}
-		want, skip, err := wantedRef(ctx, rs, svc, in, from, v.Base)
+		if from == "" {
+			from = svcFrom
+		}
+		want, skip, err := wantedRef(ctx, rs, svc, in, svcFrom, v.Base)
 		if err != nil {
 			return Decision{}, err
 		}
@@ -319,9 +325,14 @@ func sameRef(cur, want edit.Ref) bool {
 	return cur.Tag == want.Tag && cur.Digest == ""
 }
 
-// locate returns the file path and edit spec of one target.
+// locate returns the file path and edit spec of one target. A kustomize
+// directory without a kustomization file yields its directory path, which
+// then reads as missing with a message that names it.
 func locate(svc *rules.Service, t rules.Target, base RepoView) (string, edit.Spec) {
 	path := t.TargetFile(base.Exists)
+	if path == "" {
+		path = t.Kustomize + "/kustomization.yaml"
+	}
 	switch {
 	case t.Helm != "":
 		return path, edit.Spec{Kind: edit.KindHelm, Image: svc.Image, Field: t.Field}

@@ -66,7 +66,8 @@ func Load(path string) (*Rules, error) {
 }
 
 // Expand returns a copy of r with generators expanded against the directory
-// listing of each generator's repository. Services already named explicitly win.
+// listing of each generator's repository. A generated service named like an
+// explicit one is an error: exclude its directory from the generator.
 // Generated services are validated like explicit ones (errors point at the
 // generator and name the directory); a generated name that clashes with
 // another service is an error: exclude the directory to keep the explicit one.
