@@ -113,7 +113,10 @@ func BenchmarkJetStreamPublishAsync7KB(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
-		if _, err := js.PublishAsync("promobot.intents.bench.svc.dev", data, jetstream.WithMsgID("async-"+strconv.Itoa(i))); err != nil {
+		// The stall wait rides out a full window on a loaded machine
+		// (the default 200 ms made this benchmark fail under load).
+		if _, err := js.PublishAsync("promobot.intents.bench.svc.dev", data, jetstream.WithMsgID("async-"+strconv.Itoa(i)),
+			jetstream.WithStallWait(30*time.Second)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,0 +1,581 @@
+// Command webhookload measures promobot's webhook ingest: N concurrent HTTP
+// clients send signed ~7 KB GitHub push deliveries (each with its own
+// X-GitHub-Delivery, each producing one intent that JetStream must store
+// before the 202), for a fixed duration, over real HTTP on loopback. In the
+// same run it measures the raw JetStream publish rate of 7 KB messages on
+// the same nats-server, so the two figures are comparable.
+//
+// By default it starts everything in this process, wired as the promobot
+// binary wires it: an embedded nats-server with file storage in a temp dir,
+// a TCP NATS connection, the intent queue, the webhook handler behind
+// net/http. With -url it drives a running promobot instead (and measures
+// raw publishing only when -nats is given too). With -serve it only starts
+// the in-process server, prints its URLs and serves for -serve-for, so the
+// generator can run in another process.
+//
+// Traffic goes only to loopback (or the -url given); every loop is bounded
+// by -d.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/promobot/promobot/internal/queue"
+	"github.com/promobot/promobot/internal/rules"
+	"github.com/promobot/promobot/internal/webhook"
+)
+
+//go:embed testdata/push-tag-create.drone.json
+var pushPayload []byte
+
+//go:embed testdata/rules.yaml
+var rulesYAML []byte
+
+type options struct {
+	url, natsURL string
+	secret       string
+	conc         int
+	dur, warmup  time.Duration
+	rawDur       time.Duration
+	size         int
+	serve        bool
+	serveFor     time.Duration
+	logLevel     string
+	cpuProfile   string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.url, "url", "", "webhook URL of a running promobot (default: start one in-process)")
+	flag.StringVar(&o.natsURL, "nats", "", "with -url: NATS URL of its server, for the raw publish rate")
+	flag.StringVar(&o.secret, "secret", "webhookload-secret", "webhook secret")
+	flag.IntVar(&o.conc, "c", 64, "concurrent HTTP clients")
+	flag.DurationVar(&o.dur, "d", 10*time.Second, "measured duration of the HTTP phase")
+	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up before the HTTP phase")
+	flag.DurationVar(&o.rawDur, "raw", 5*time.Second, "duration of each raw JetStream phase (0: skip)")
+	flag.IntVar(&o.size, "size", 7<<10, "delivery body size in bytes (the payload is padded up to it)")
+	flag.BoolVar(&o.serve, "serve", false, "only start the in-process promobot ingest and serve for -serve-for")
+	flag.DurationVar(&o.serveFor, "serve-for", 5*time.Minute, "with -serve: how long to serve")
+	flag.StringVar(&o.logLevel, "log", "info", "handler log level (logs go to io.Discard but are still formatted)")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the HTTP phase to this file")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "webhookload:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	if o.conc < 1 || o.dur <= 0 {
+		return errors.New("-c must be >= 1 and -d > 0")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	target, natsURL := o.url, o.natsURL
+	if target == "" {
+		srv, err := startIngest(ctx, o)
+		if err != nil {
+			return err
+		}
+		defer srv.close()
+		target, natsURL = srv.url, srv.natsURL
+		if o.serve {
+			fmt.Printf("webhook %s\nnats %s\nsecret %s\n", target, natsURL, o.secret)
+			select {
+			case <-ctx.Done():
+			case <-time.After(o.serveFor):
+			}
+			return nil
+		}
+	}
+	body, err := deliveryBody(o.size)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s, %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), cpuModel(), loadAvg())
+	fmt.Printf("target: %s, %d clients, %v (+%v warm-up), body %d bytes\n", target, o.conc, o.dur, o.warmup, len(body))
+
+	res, err := drive(ctx, target, o, body)
+	if err != nil {
+		return err
+	}
+	res.print()
+	if o.url == "" {
+		// Every 202 must mean a stored intent: count them in the stream.
+		stored, err := streamMsgs(ctx, natsURL)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("  intent stream holds %d messages; 202s sent (warm-up included): %d\n", stored, res.accepted)
+		if stored < uint64(res.accepted) {
+			return fmt.Errorf("only %d intents stored for %d accepted deliveries", stored, res.accepted)
+		}
+	}
+
+	if o.rawDur > 0 && natsURL != "" {
+		raw, err := rawPublish(ctx, natsURL, o)
+		if err != nil {
+			return err
+		}
+		raw.print()
+	} else if o.rawDur > 0 {
+		fmt.Println("raw JetStream publish: skipped (give -nats with -url)")
+	}
+	fmt.Printf("load average after: %s\n", loadAvg())
+	if res.errs > 0 {
+		return fmt.Errorf("%d deliveries were not accepted", res.errs)
+	}
+	return nil
+}
+
+// ingest is promobot's webhook ingest running in this process.
+type ingest struct {
+	url, natsURL string
+	close        func()
+}
+
+// startIngest wires the embedded nats-server, queue and webhook handler as
+// internal/app does, on 127.0.0.1.
+func startIngest(ctx context.Context, o options) (*ingest, error) {
+	dir, err := os.MkdirTemp("", "webhookload-")
+	if err != nil {
+		return nil, err
+	}
+	var closers []func()
+	closeAll := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	closers = append(closers, func() { _ = os.RemoveAll(dir) })
+	fail := func(err error) (*ingest, error) {
+		closeAll()
+		return nil, err
+	}
+	e, err := queue.StartEmbedded(ctx, queue.EmbeddedConfig{Dir: dir})
+	if err != nil {
+		return fail(err)
+	}
+	closers = append(closers, e.Shutdown)
+	nc, err := nats.Connect(e.ClientURL(), nats.Name("promobot"), nats.MaxReconnects(-1))
+	if err != nil {
+		return fail(fmt.Errorf("connect nats: %w", err))
+	}
+	closers = append(closers, nc.Close)
+	reg := prometheus.NewRegistry()
+	q, err := queue.Open(ctx, nc, queue.Config{Registerer: reg})
+	if err != nil {
+		return fail(fmt.Errorf("open queue: %w", err))
+	}
+	rs, err := rules.Parse("rules.yaml", rulesYAML)
+	if err != nil {
+		return fail(fmt.Errorf("rules: %w", err))
+	}
+	lvl, err := zerolog.ParseLevel(o.logLevel)
+	if err != nil {
+		return fail(err)
+	}
+	h, err := webhook.New(webhook.Config{
+		Secret: []byte(o.secret), Rules: func() *rules.Rules { return rs }, Publisher: q,
+		Log: zerolog.New(io.Discard).Level(lvl).With().Timestamp().Logger(), Registerer: reg,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/webhook", h)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fail(err)
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintln(os.Stderr, "webhookload: http server:", err)
+		}
+	}()
+	closers = append(closers, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx) // best effort at exit
+		<-done
+	})
+	return &ingest{url: "http://" + ln.Addr().String() + "/webhook", natsURL: e.ClientURL(), close: closeAll}, nil
+}
+
+// deliveryBody compacts the push payload and pads it to size bytes with one
+// extra string member (GitHub adds members over time; the handler ignores
+// unknown ones but still checks and signs every byte).
+func deliveryBody(size int) ([]byte, error) {
+	var b bytes.Buffer
+	if err := json.Compact(&b, pushPayload); err != nil {
+		return nil, fmt.Errorf("payload: %w", err)
+	}
+	const member = `,"webhookload_padding":""}`
+	if pad := size - b.Len() - len(member) + 1; pad > 0 {
+		b.Truncate(b.Len() - 1) // the closing brace
+		b.WriteString(`,"webhookload_padding":"`)
+		b.Write(bytes.Repeat([]byte("x"), pad))
+		b.WriteString(`"}`)
+	}
+	return b.Bytes(), nil
+}
+
+func sign(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+type httpResult struct {
+	n        int
+	accepted int64 // 202s including the warm-up
+	errs     int64
+	statuses map[int]int64
+	firstErr string
+	elapsed  time.Duration
+	lat      []time.Duration
+	cpu      time.Duration
+}
+
+func (r *httpResult) print() {
+	fmt.Printf("HTTP ingest: %d deliveries accepted in %.2fs = %.0f deliveries/s; errors %d %v\n",
+		r.n, r.elapsed.Seconds(), float64(r.n)/r.elapsed.Seconds(), r.errs, r.statuses)
+	if r.firstErr != "" {
+		fmt.Printf("  first error: %s\n", r.firstErr)
+	}
+	if len(r.lat) > 0 {
+		fmt.Printf("  latency p50 %v  p90 %v  p99 %v  max %v\n", pct(r.lat, 50), pct(r.lat, 90), pct(r.lat, 99), r.lat[len(r.lat)-1])
+	}
+	if r.n > 0 {
+		fmt.Printf("  process CPU %.1f µs per delivery (user+sys of this process: client, server and, in-process, nats-server)\n",
+			float64(r.cpu.Microseconds())/float64(r.n))
+	}
+}
+
+func pct(sorted []time.Duration, p int) time.Duration {
+	i := (len(sorted)*p + 99) / 100
+	return sorted[max(0, min(len(sorted)-1, i-1))].Round(10 * time.Microsecond)
+}
+
+// drive runs o.conc clients, each sending one delivery at a time over its
+// own keep-alive connection, for o.warmup+o.dur; only deliveries completed
+// within the measured window count.
+func drive(ctx context.Context, target string, o options, body []byte) (*httpResult, error) {
+	sig := sign(o.secret, body)
+	tr := &http.Transport{
+		MaxIdleConns: o.conc, MaxIdleConnsPerHost: o.conc, MaxConnsPerHost: o.conc,
+		IdleConnTimeout: time.Minute, DisableCompression: true,
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	run := strconv.FormatInt(time.Now().UnixNano(), 36)
+
+	var (
+		seq      atomic.Int64
+		accepted atomic.Int64
+		measure  atomic.Bool
+		mu       sync.Mutex
+		res      = &httpResult{statuses: map[int]int64{}}
+		wg       sync.WaitGroup
+		deadline = time.Now().Add(o.warmup + o.dur)
+	)
+	ctx, cancel := context.WithDeadline(ctx, deadline.Add(30*time.Second))
+	defer cancel()
+	lats := make([][]time.Duration, o.conc)
+	worker := func(w int) {
+		defer wg.Done()
+		local := make([]time.Duration, 0, 1<<14)
+		for time.Now().Before(deadline) && ctx.Err() == nil {
+			id := "wl-" + run + "-" + strconv.FormatInt(seq.Add(1), 10)
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+			if err != nil {
+				mu.Lock()
+				res.errs++
+				mu.Unlock()
+				return
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-GitHub-Event", "push")
+			req.Header.Set("X-GitHub-Delivery", id)
+			req.Header.Set("X-Hub-Signature-256", sig)
+			start := time.Now()
+			resp, err := client.Do(req)
+			status := 0
+			if err == nil {
+				_, err = io.Copy(io.Discard, resp.Body)
+				if cerr := resp.Body.Close(); err == nil {
+					err = cerr
+				}
+				status = resp.StatusCode
+			}
+			took := time.Since(start)
+			if err == nil && status == http.StatusAccepted {
+				accepted.Add(1)
+			}
+			if !measure.Load() {
+				continue
+			}
+			if err != nil || status != http.StatusAccepted {
+				mu.Lock()
+				res.errs++
+				res.statuses[status]++
+				if res.firstErr == "" {
+					res.firstErr = fmt.Sprintf("status %d, %v", status, err)
+				}
+				mu.Unlock()
+				continue
+			}
+			local = append(local, took)
+		}
+		lats[w] = local
+	}
+	wg.Add(o.conc)
+	for w := 0; w < o.conc; w++ {
+		go worker(w)
+	}
+	select {
+	case <-time.After(o.warmup):
+	case <-ctx.Done():
+	}
+	measure.Store(true)
+	if o.cpuProfile != "" {
+		stopProfile, err := startProfile(o.cpuProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer stopProfile()
+	}
+	cpu0 := cpuTime()
+	start := time.Now()
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	res.cpu = cpuTime() - cpu0
+	for _, l := range lats {
+		res.lat = append(res.lat, l...)
+	}
+	slices.Sort(res.lat)
+	res.n = len(res.lat)
+	res.accepted = accepted.Load()
+	return res, ctx.Err()
+}
+
+// Raw JetStream publishing, for comparison.
+
+type rawResult struct {
+	name    string
+	n       int
+	elapsed time.Duration
+	cpu     time.Duration
+}
+
+func (r rawResult) print() {
+	fmt.Printf("%s: %d msgs in %.2fs = %.0f msgs/s; process CPU %.1f µs per msg\n",
+		r.name, r.n, r.elapsed.Seconds(), float64(r.n)/r.elapsed.Seconds(), float64(r.cpu.Microseconds())/float64(max(r.n, 1)))
+}
+
+type rawResults []rawResult
+
+func (rs rawResults) print() {
+	for _, r := range rs {
+		r.print()
+	}
+}
+
+const benchStream = "WEBHOOKLOAD_RAW"
+
+// rawPublish measures, on the server at natsURL, a stream configured like
+// the intent stream (file storage, work-queue retention, 24 h duplicate
+// window, message ids): (1) one publisher pipelining 7 KB PublishAsync
+// messages with up to 4096 acks outstanding, (2) o.conc goroutines each
+// publishing one 7 KB message at a time through queue-style
+// PublishMsgAsync + wait, as the handler does.
+func rawPublish(ctx context.Context, natsURL string, o options) (rawResults, error) {
+	nc, err := nats.Connect(natsURL, nats.Name("webhookload-raw"))
+	if err != nil {
+		return nil, fmt.Errorf("raw: connect: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return nil, fmt.Errorf("raw: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := js.CreateOrUpdateStream(sctx, jetstream.StreamConfig{
+		Name: benchStream, Subjects: []string{"webhookload.raw.>"}, Storage: jetstream.FileStorage,
+		Retention: jetstream.WorkQueuePolicy, Duplicates: 24 * time.Hour,
+	}); err != nil {
+		return nil, fmt.Errorf("raw: stream: %w", err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = js.DeleteStream(dctx, benchStream) // best effort: the data dir is temporary or the operator's
+	}()
+	data := bytes.Repeat([]byte("x"), 7<<10)
+	run := strconv.FormatInt(time.Now().UnixNano(), 36)
+	var out rawResults
+
+	// (1) pipelined.
+	cpu0, start := cpuTime(), time.Now()
+	deadline := start.Add(o.rawDur)
+	n := 0
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		// Check the clock every 256 messages only.
+		for i := 0; i < 256; i++ {
+			_, err := js.PublishAsync("webhookload.raw.pipelined", data,
+				jetstream.WithMsgID("p-"+run+"-"+strconv.Itoa(n)), jetstream.WithStallWait(10*time.Second))
+			if err != nil {
+				return nil, fmt.Errorf("raw: publish: %w", err)
+			}
+			n++
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		return nil, errors.New("raw: acks did not arrive within a minute")
+	}
+	out = append(out, rawResult{"raw JetStream PublishAsync, pipelined (1 publisher, <=4096 pending), 7 KB", n, time.Since(start), cpuTime() - cpu0})
+
+	// (2) concurrent, one message per caller at a time.
+	var total atomic.Int64
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	cpu0, start = cpuTime(), time.Now()
+	deadline = start.Add(o.rawDur)
+	wg.Add(o.conc)
+	for w := 0; w < o.conc; w++ {
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
+				m := &nats.Msg{Subject: "webhookload.raw.each", Data: data, Header: nats.Header{
+					jetstream.MsgIDHeader: {"e-" + run + "-" + strconv.Itoa(w) + "-" + strconv.Itoa(i)}}}
+				f, err := js.PublishMsgAsync(m, jetstream.WithStallWait(10*time.Second))
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				select {
+				case <-f.Ok():
+					total.Add(1)
+				case <-f.Err():
+					failed.Add(1)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	if f := failed.Load(); f > 0 {
+		return nil, fmt.Errorf("raw: %d concurrent publishes failed", f)
+	}
+	out = append(out, rawResult{fmt.Sprintf("raw JetStream PublishMsgAsync + wait, %d concurrent callers, 7 KB", o.conc),
+		int(total.Load()), time.Since(start), cpuTime() - cpu0})
+	return out, nil
+}
+
+// streamMsgs counts the messages in the intent stream.
+func streamMsgs(ctx context.Context, natsURL string) (uint64, error) {
+	nc, err := nats.Connect(natsURL, nats.Name("webhookload-check"))
+	if err != nil {
+		return 0, fmt.Errorf("check: connect: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return 0, fmt.Errorf("check: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, queue.DefaultStream)
+	if err != nil {
+		return 0, fmt.Errorf("check: stream: %w", err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("check: stream: %w", err)
+	}
+	return info.State.Msgs, nil
+}
+
+func startProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close() // the profile error is the one to report
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "webhookload: cpu profile:", err)
+		}
+	}, nil
+}
+
+// cpuTime is this process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "cpu unknown"
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if k, v, ok := bytes.Cut(line, []byte(":")); ok && string(bytes.TrimSpace(k)) == "model name" {
+			return string(bytes.TrimSpace(v))
+		}
+	}
+	return "cpu unknown"
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "load unknown"
+	}
+	f := bytes.Fields(b)
+	if len(f) < 3 {
+		return "load unknown"
+	}
+	return "load average " + string(bytes.Join(f[:3], []byte(" ")))
+}
