@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -60,7 +61,7 @@ type classifier struct {
 var classifiers = map[string]classifier{
 	"workflow_run":  {workflowRunSpec, classifyWorkflowRun},
 	"push":          {pushSpec, classifyPush},
-	"issue_comment": envelopeOnly("issue_comment: commands are not handled yet"),
+	"issue_comment": {commentSpec, classifyComment},
 	"pull_request":  envelopeOnly("pull_request: merges are not handled yet"),
 	"ping":          envelopeOnly("ping"),
 }
@@ -396,7 +397,7 @@ func classifyTagPush(rs *rules.Rules, d Delivery, c *classification, ev *push, t
 // a file changed only in an unlisted commit is missed here. Pushes of that
 // size to a GitOps base branch are rare; a later push or /promote catches up.
 func classifyBranchPush(rs *rules.Rules, d Delivery, p *captured, c *classification, ev *push) error {
-	if len(rs.ServicesIn(c.repo)) == 0 {
+	if len(rs.ServicesIn(c.repo)) == 0 && !generates(rs, c.repo) {
 		c.note = "not a gitops repository"
 		return nil
 	}
@@ -410,6 +411,12 @@ func classifyBranchPush(rs *rules.Rules, d Delivery, p *captured, c *classificat
 		return err
 	}
 	paths := changedPaths(append(commits, head))
+	// Generated services are known from the changed paths alone: the
+	// webhook never lists the repository.
+	rs, err := rs.ForPaths(context.Background(), c.repo, paths)
+	if err != nil {
+		return fmt.Errorf("%w: generators: %w", ErrInvalid, err)
+	}
 	touched := rs.Touched(c.repo, paths)
 	if len(touched) == 0 {
 		c.note = "no environment file changed"
@@ -457,6 +464,9 @@ func classifyBranchPush(rs *rules.Rules, d Delivery, p *captured, c *classificat
 		c.note = "no automatic promotion follows the changed environments"
 		return nil
 	}
+	if rs.Defaults.Group {
+		c.intents = group(d, c.intents)
+	}
 	switch sha := ev.after; {
 	case !intent.ValidRepo(c.repo):
 		return fmt.Errorf("%w: repository %q", ErrInvalid, c.repo)
@@ -464,6 +474,40 @@ func classifyBranchPush(rs *rules.Rules, d Delivery, p *captured, c *classificat
 		return fmt.Errorf("%w: after %q", ErrInvalid, sha)
 	}
 	return nil
+}
+
+// generates reports whether a generator makes services in repo.
+func generates(rs *rules.Rules, repo string) bool {
+	for _, g := range rs.Generators {
+		if strings.EqualFold(g.Repo, repo) {
+			return true
+		}
+	}
+	return false
+}
+
+// group merges the intents of one event into one per target environment
+// (defaults.group: one PR per environment for all services of the event).
+// Each service still promotes from its own previous environment.
+func group(d Delivery, ins []intent.Intent) []intent.Intent {
+	var out []intent.Intent
+	at := map[string]int{}
+	for _, in := range ins {
+		if i, ok := at[in.To]; ok {
+			out[i].Services = append(out[i].Services, in.Services...)
+			if out[i].From != in.From {
+				out[i].From = ""
+			}
+			if out[i].Ticket == "" {
+				out[i].Ticket = in.Ticket
+			}
+			continue
+		}
+		at[in.To] = len(out)
+		in.ID = intent.MsgID(d.ID, len(out))
+		out = append(out, in)
+	}
+	return out
 }
 
 // changedPaths returns every path added, modified or removed by the
