@@ -105,8 +105,8 @@ func durationFlag(fs *pflag.FlagSet, p *time.Duration, name, env string, def tim
 	d := def
 	if v, ok := os.LookupEnv(env); ok {
 		parsed, err := time.ParseDuration(v)
-		if err != nil || parsed <= 0 {
-			return fmt.Errorf("$%s: %q is not a positive duration", env, v)
+		if err != nil || parsed < 0 {
+			return fmt.Errorf("$%s: %q is not a duration", env, v)
 		}
 		d = parsed
 	}

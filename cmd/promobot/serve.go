@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/promobot/promobot/internal/app"
+	"github.com/promobot/promobot/internal/ghretry"
 	"github.com/promobot/promobot/internal/queue"
 )
 
@@ -28,7 +29,7 @@ type serveFlags struct {
 	logFormat, logLevel                                                 string
 	workers                                                             int
 	insecure                                                            bool
-	ackWait                                                             time.Duration
+	ackWait, leaseTTL, githubPace                                       time.Duration
 }
 
 func newServe(m mode) *cobra.Command {
@@ -61,6 +62,8 @@ func newServe(m mode) *cobra.Command {
 	err := errors.Join(
 		intFlag(fs, &f.workers, "workers", "PROMOBOT_WORKERS", runtime.NumCPU(), "planner workers"),
 		durationFlag(fs, &f.ackWait, "ack-wait", "PROMOBOT_ACK_WAIT", 2*time.Minute, "how long an intent stays with a silent worker before another gets it; busy workers heartbeat"),
+		durationFlag(fs, &f.leaseTTL, "lease-ttl", "PROMOBOT_LEASE_TTL", 0, "how long a crashed worker's lease blocks its target (0: the ack wait)"),
+		durationFlag(fs, &f.githubPace, "github-pace", "PROMOBOT_GITHUB_PACE", time.Second, "minimum spacing of content-creating GitHub requests, per GitHub's secondary rate limits (0: none)"),
 	)
 	if err != nil {
 		cmd.RunE = func(*cobra.Command, []string) error { return err }
@@ -78,7 +81,11 @@ func runServe(ctx context.Context, cmd *cobra.Command, m mode, f serveFlags) err
 		GitHubAPIURL: f.apiURL, Token: os.Getenv("PROMOBOT_GITHUB_TOKEN"),
 		Workers: f.workers, Log: log, Insecure: f.insecure,
 		Webhook: m != modeWorker, Worker: m != modeWebhook,
-		Queue: queue.Config{AckWait: f.ackWait},
+		Queue:       queue.Config{AckWait: f.ackWait, LeaseTTL: f.leaseTTL},
+		GitHubRetry: ghretry.Config{ContentPace: f.githubPace},
+	}
+	if f.githubPace <= 0 {
+		cfg.GitHubRetry.ContentPace = -1 // ghretry: negative disables pacing
 	}
 	if m != modeAll && f.natsURL == "" {
 		return fmt.Errorf("promobot %s needs --nats-url: the embedded NATS server runs only with serve", m)

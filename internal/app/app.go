@@ -121,6 +121,13 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	qcfg := cfg.Queue
 	qcfg.Registerer = reg
+	if qcfg.AckWait <= 0 {
+		qcfg.AckWait = queue.DefaultAckWait
+	}
+	if qcfg.LeaseTTL <= 0 {
+		// A crashed worker's lease expires about when its intent comes back.
+		qcfg.LeaseTTL = qcfg.AckWait
+	}
 	a.q, err = queue.Open(ctx, a.nc, qcfg)
 	if err != nil {
 		return nil, fmt.Errorf("open queue: %w", err)
@@ -154,7 +161,7 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		}
 		w := &worker.Worker{
 			Rules: a.rules.Current, Clients: clients, Mirrors: gitmirror.New(filepath.Join(cfg.DataDir, "mirrors")),
-			Writer: &prwriter.Writer{State: kvState{a.q.State()}}, Replies: kvState{a.q.State()}, Leases: a.q, Log: log, Now: time.Now, Observe: cfg.Observe,
+			Writer: &prwriter.Writer{State: kvState{a.q.State()}}, Replies: kvState{a.q.State()}, Leases: a.q, LeaseTTL: qcfg.LeaseTTL, Log: log, Now: time.Now, Observe: cfg.Observe,
 		}
 		a.consumed = make(chan error, 1)
 		a.wg.Add(1)

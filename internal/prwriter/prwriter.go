@@ -210,11 +210,10 @@ func (w *Writer) ensurePR(ctx context.Context, gh *github.Client, owner, name st
 	if err != nil {
 		return nil, false, fmt.Errorf("open pull request: %w", err)
 	}
-	if err := w.State.PutPR(ctx, c.Key, PRRecord{Number: pr.GetNumber(), Branch: c.Branch}); err != nil {
-		return nil, false, fmt.Errorf("save pr state: %w", err)
-	}
 	// Reviewers and labels on a new PR, and again on a found one in case a
 	// crash came between opening it and decorating it (both are idempotent).
+	// The PR is remembered only once it is decorated: until then a retry
+	// takes this path again instead of the update path.
 	if len(c.Users)+len(c.Teams) > 0 {
 		var teams []string
 		for _, t := range c.Teams {
@@ -229,6 +228,9 @@ func (w *Writer) ensurePR(ctx context.Context, gh *github.Client, owner, name st
 		if _, _, err := gh.Issues.AddLabelsToIssue(ctx, owner, name, pr.GetNumber(), c.Labels); err != nil {
 			return nil, false, fmt.Errorf("label #%d: %w", pr.GetNumber(), err)
 		}
+	}
+	if err := w.State.PutPR(ctx, c.Key, PRRecord{Number: pr.GetNumber(), Branch: c.Branch}); err != nil {
+		return nil, false, fmt.Errorf("save pr state: %w", err)
 	}
 	return pr, created, nil
 }

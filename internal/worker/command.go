@@ -40,11 +40,11 @@ func (r refusal) Error() string { return r.reason }
 func (w *Worker) command(ctx context.Context, in intent.Intent, log zerolog.Logger) (Result, error) {
 	res := Result{Intent: in}
 	// One comment is handled by one worker at a time, whatever the deliveries.
-	lease, err := w.Leases.Lease(ctx, fmt.Sprintf("comment/%s/%d", in.Repo, in.Source.CommentID))
+	release, err := w.acquire(ctx, fmt.Sprintf("comment/%s/%d", in.Repo, in.Source.CommentID), log)
 	if err != nil {
-		return res, fmt.Errorf("lease comment %d: %w", in.Source.CommentID, err)
+		return res, err
 	}
-	defer w.release(ctx, lease, log)
+	defer release()
 
 	inst, err := w.Clients.For(ctx, in.Repo, in.InstallationID)
 	if err != nil {

@@ -64,6 +64,9 @@ type Worker struct {
 	Writer  *prwriter.Writer
 	Replies Replies
 	Leases  Leaser
+	// LeaseTTL is the queue's lease time-to-live: how long a crashed
+	// worker's lease blocks its target, and how often leases are refreshed.
+	LeaseTTL time.Duration
 	Log     zerolog.Logger
 	Now     func() time.Time
 	// Observe, when set, sees every result (tests and the demo wait on it).
@@ -99,20 +102,69 @@ func (w *Worker) handle(ctx context.Context, in intent.Intent, log zerolog.Logge
 	return w.promote(ctx, in, log)
 }
 
-func (w *Worker) release(ctx context.Context, l *queue.Lease, log zerolog.Logger) {
-	if err := l.Release(context.WithoutCancel(ctx)); err != nil {
-		log.Warn().Err(err).Msg("release lease")
+// acquire takes the lease on key, waiting while another worker holds it: a
+// crashed holder's lease expires after LeaseTTL, and waiting here (the queue
+// heartbeats the message meanwhile) spends no delivery attempt. While held,
+// the lease is refreshed every third of its TTL. release gives it back.
+func (w *Worker) acquire(ctx context.Context, key string, log zerolog.Logger) (release func(), err error) {
+	ttl := w.LeaseTTL
+	if ttl <= 0 {
+		ttl = 2 * time.Minute
 	}
+	deadline := time.Now().Add(ttl + ttl/2)
+	delay := 50 * time.Millisecond
+	var l *queue.Lease
+	for {
+		l, err = w.Leases.Lease(ctx, key)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, queue.ErrLeaseHeld) || time.Now().After(deadline) {
+			return nil, fmt.Errorf("lease %s: %w", key, err)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("lease %s: %w", key, ctx.Err())
+		}
+		delay = min(delay*2, time.Second)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(ttl / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if err := l.Refresh(ctx); err != nil {
+					log.Warn().Err(err).Str("lease", key).Msg("lease refresh failed")
+				}
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-done
+		if err := l.Release(context.WithoutCancel(ctx)); err != nil {
+			log.Warn().Err(err).Str("lease", key).Msg("release lease")
+		}
+	}, nil
 }
 
 // promote plans and applies one service's promotion under the target's lease.
 func (w *Worker) promote(ctx context.Context, in intent.Intent, log zerolog.Logger) (Result, error) {
 	res := Result{Intent: in}
-	lease, err := w.Leases.Lease(ctx, in.Target().String())
+	release, err := w.acquire(ctx, in.Target().String(), log)
 	if err != nil {
-		return res, fmt.Errorf("lease %s: %w", in.Target(), err)
+		return res, err
 	}
-	defer w.release(ctx, lease, log)
+	defer release()
 
 	rs := w.Rules()
 	env, ok := rs.Env(in.Services[0], in.To)
