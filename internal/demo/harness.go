@@ -17,6 +17,9 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -52,6 +55,22 @@ type Options struct {
 	Log     zerolog.Logger
 	Rules   []byte // rules file content; default: the sample rules
 	Workers int
+	// Queue is passed to promobot; a zero AckWait becomes 30 s.
+	Queue queue.Config
+	// NATSURL is an external NATS (comma-separated for a cluster); empty:
+	// embedded under Dir.
+	NATSURL string
+	// GitHubLogf receives the GitHub test server's request and delivery log.
+	GitHubLogf func(format string, args ...any)
+	// GitOpsFiles are added to the sample GitOps repository (same path: replaced).
+	GitOpsFiles map[string]string
+	// APIMiddleware, when set, wraps a reverse proxy to the GitHub test
+	// server that promobot uses as its API URL, so a test sees every REST
+	// request and response (e.g. the installation tokens issued).
+	APIMiddleware func(next http.Handler) http.Handler
+	// GitHubRetry configures promobot's GitHub retries; nil: content pacing
+	// off (the test server has no secondary limits).
+	GitHubRetry *ghretry.Config
 }
 
 // Harness is a running GitHub test server plus a running promobot.
@@ -60,6 +79,10 @@ type Harness struct {
 	App       *app.App
 	Secret    []byte
 	RulesPath string
+	// PrivateKey is the GitHub App private key (PEM) promobot signs JWTs with.
+	PrivateKey []byte
+
+	proxy *httptest.Server
 
 	mu      sync.Mutex
 	results []worker.Result
@@ -70,6 +93,13 @@ type Harness struct {
 func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	if o.Workers == 0 {
 		o.Workers = 2
+	}
+	retry := ghretry.Config{ContentPace: -1}
+	if o.GitHubRetry != nil {
+		retry = *o.GitHubRetry
+	}
+	if o.Queue.AckWait == 0 {
+		o.Queue.AckWait = 30 * time.Second
 	}
 	keyPEM, pub, err := githubtest.GenerateAppKey()
 	if err != nil {
@@ -82,11 +112,12 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	secret = []byte(hex.EncodeToString(secret))
 	gh, err := githubtest.New(githubtest.Config{
 		Dir: filepath.Join(o.Dir, "github"), AppID: AppID, AppPublicKey: pub, InstallationID: InstallationID,
+		Logf: o.GitHubLogf,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start github test server: %w", err)
 	}
-	h := &Harness{GitHub: gh, Secret: secret, notify: make(chan struct{}, 1)}
+	h := &Harness{GitHub: gh, Secret: secret, PrivateKey: keyPEM, notify: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			h.Close()
@@ -95,6 +126,9 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	files, err := sampleFiles("sample/gitops")
 	if err != nil {
 		return nil, err
+	}
+	for p, c := range o.GitOpsFiles {
+		files[p] = c
 	}
 	if err := gh.CreateRepo(GitOpsRepo, "main", files); err != nil {
 		return nil, err
@@ -112,6 +146,16 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	}
 	gh.AddTeamMember("acme", "payments-leads", "bob")
 
+	apiURL := gh.APIURL()
+	if o.APIMiddleware != nil {
+		target, err := url.Parse(gh.URL())
+		if err != nil {
+			return nil, fmt.Errorf("github test server url: %w", err)
+		}
+		h.proxy = httptest.NewServer(o.APIMiddleware(httputil.NewSingleHostReverseProxy(target)))
+		apiURL = h.proxy.URL + "/api/v3/"
+	}
+
 	rules := o.Rules
 	if rules == nil {
 		if rules, err = sample.ReadFile("sample/rules.yaml"); err != nil {
@@ -123,11 +167,10 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 		return nil, fmt.Errorf("write rules: %w", err)
 	}
 	h.App, err = app.Start(ctx, app.Config{
-		RulesPath: h.RulesPath, Listen: "127.0.0.1:0", DataDir: filepath.Join(o.Dir, "promobot"),
-		GitHubAPIURL: gh.APIURL(), AppID: AppID, PrivateKey: keyPEM, WebhookSecret: secret,
+		RulesPath: h.RulesPath, Listen: "127.0.0.1:0", DataDir: filepath.Join(o.Dir, "promobot"), NATSURL: o.NATSURL,
+		GitHubAPIURL: apiURL, AppID: AppID, PrivateKey: keyPEM, WebhookSecret: secret,
 		Workers: o.Workers, Webhook: true, Worker: true, Log: o.Log, Observe: h.observe,
-		Queue:       queue.Config{AckWait: 30 * time.Second},
-		GitHubRetry: ghretry.Config{ContentPace: -1},
+		Queue: o.Queue, GitHubRetry: retry,
 	})
 	if err != nil {
 		return nil, err
@@ -139,7 +182,7 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 // WebhookURL is promobot's webhook endpoint.
 func (h *Harness) WebhookURL() string { return "http://" + h.App.Addr() + "/webhook" }
 
-// Close stops promobot, then the test server.
+// Close stops promobot, the API proxy, then the test server.
 func (h *Harness) Close() {
 	if h.App != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -147,9 +190,15 @@ func (h *Harness) Close() {
 		if err := h.App.Shutdown(ctx); err != nil {
 			fmt.Fprintln(os.Stderr, "promobot shutdown:", err)
 		}
+		h.App = nil
+	}
+	if h.proxy != nil {
+		h.proxy.Close()
+		h.proxy = nil
 	}
 	if h.GitHub != nil {
 		h.GitHub.Close()
+		h.GitHub = nil
 	}
 }
 
