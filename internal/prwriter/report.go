@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/go-github/v60/github"
 )
@@ -33,10 +34,15 @@ func Status(ctx context.Context, gh *github.Client, repo, sha, state, statusCont
 	return nil
 }
 
+// truncate cuts s to at most n bytes (GitHub limits status descriptions to
+// 140), at a rune boundary, marking the cut.
 func truncate(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
+	if len(s) <= n {
 		return s
 	}
-	return string(r[:n-1]) + "…"
+	cut := n - 3
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }

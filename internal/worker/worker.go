@@ -359,19 +359,25 @@ func (w *Worker) outcome(ctx context.Context, in intent.Intent, res Result, err 
 	return queue.Outcome{Action: queue.Terminal, Reason: err.Error()}, res
 }
 
-// tellPerson posts a terminal failure where someone will see it: on the
-// originating issue or PR when there is one.
+// tellPerson posts a terminal failure where someone will see it: in the
+// one reply to a ChatOps command, or as a failed commit status on the
+// commit that started the promotion (the build's commit, or the GitOps
+// commit of a push).
 func (w *Worker) tellPerson(ctx context.Context, in intent.Intent, cause error, log zerolog.Logger) {
-	if in.Source.Issue == 0 || in.Source.Repo != in.Repo {
-		return
-	}
 	inst, err := w.Clients.For(ctx, in.Repo, in.InstallationID)
 	if err == nil {
-		err = prwriter.Comment(ctx, inst.Client, in.Repo, in.Source.Issue,
-			fmt.Sprintf("promobot could not promote %s to %s: %s", strings.Join(in.Services, ", "), in.To, cause))
+		msg := fmt.Sprintf("promobot could not promote %s to %s: %s", strings.Join(in.Services, ", "), in.To, cause)
+		switch {
+		case in.Command():
+			err = w.reply(ctx, inst, in, fmt.Sprintf("@%s %s", in.Requester, msg))
+		case in.Source.SHA != "" && intent.ValidRepo(in.Source.Repo):
+			err = prwriter.Status(ctx, inst.Client, in.Source.Repo, in.Source.SHA, "failure", "promobot/"+in.To, msg, "")
+		default:
+			return
+		}
 	}
 	if err != nil {
-		log.Warn().Err(err).Msg("failure not reported on the issue")
+		log.Warn().Err(err).Msg("failure not reported to a person")
 	}
 }
 
@@ -386,7 +392,7 @@ func Retryable(err error, now time.Time) (time.Duration, bool) {
 	var ne net.Error
 	var wait *ghretry.WaitError
 	switch {
-	case errors.Is(err, planner.ErrTerminal):
+	case errors.Is(err, planner.ErrTerminal), errors.Is(err, gitmirror.ErrTooLarge), errors.Is(err, gitmirror.ErrInvalidPath):
 		return 0, false
 	case errors.As(err, &wait):
 		return max(wait.Until.Sub(now), time.Second), true
