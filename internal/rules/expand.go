@@ -233,3 +233,42 @@ func (dirInfo) Mode() fs.FileMode  { return fs.ModeDir | 0o555 }
 func (dirInfo) ModTime() time.Time { return time.Time{} }
 func (dirInfo) IsDir() bool        { return true }
 func (dirInfo) Sys() any           { return nil }
+
+// ForNames returns r with its generators expanded over the directories a
+// name could stand for, for a webhook that has only a name in hand: a build
+// of repository acme/foo, or "/promote prod foo". It covers the usual
+// generator, whose directories glob ends in a "*" segment (apps/*): the
+// directory apps/<name> is assumed. Whether it exists is the worker's
+// question (it expands against the repository itself); a service guessed
+// here that the repository lacks is refused there.
+func (r *Rules) ForNames(ctx context.Context, names []string) (*Rules, error) {
+	if len(r.Generators) == 0 || len(names) == 0 {
+		return r, nil
+	}
+	byRepo := map[string][]string{}
+	for _, g := range r.Generators {
+		parent, last := path.Split(g.Directories)
+		if last != "*" || strings.ContainsAny(parent, "*?[\\") {
+			continue
+		}
+		for _, n := range names {
+			if n == "" || strings.ContainsAny(n, "/\\*?[") || n == "." || n == ".." {
+				continue
+			}
+			repo := strings.ToLower(g.Repo)
+			byRepo[repo] = append(byRepo[repo], path.Join(parent, n, "x"))
+		}
+	}
+	if len(byRepo) == 0 {
+		return r, nil
+	}
+	return r.Expand(ctx, func(name string) (fs.FS, error) {
+		dirs := pathFS{}
+		for _, p := range byRepo[strings.ToLower(name)] {
+			for d := path.Dir(p); d != "." && d != "/" && d != ""; d = path.Dir(d) {
+				dirs[d] = true
+			}
+		}
+		return dirs, nil
+	})
+}

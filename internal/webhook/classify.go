@@ -155,7 +155,7 @@ func newIntent(d Delivery, c *classification, kind intent.Kind, svc *rules.Servi
 		Kind:           kind,
 		DeliveryID:     d.ID,
 		Event:          d.Event,
-		InstallationID: c.installation,
+		InstallationID: sameOwnerInstallation(c.installation, c.repo, svc.Repo),
 		Repo:           svc.Repo,
 		Services:       []string{svc.Name},
 		CreatedAt:      d.Received,
@@ -175,6 +175,8 @@ const (
 	wRunNumber
 	wDisplayTitle
 	wHeadMessage
+	wRunEvent
+	wHeadRepo
 )
 
 var workflowRunSpec = newSpec(append(envelopeFields(),
@@ -190,6 +192,8 @@ var workflowRunSpec = newSpec(append(envelopeFields(),
 		{key: "run_number", slot: wRunNumber},
 		{key: "display_title", slot: wDisplayTitle},
 		{key: "head_commit", sub: []field{{key: "message", slot: wHeadMessage}}},
+		{key: "event", slot: wRunEvent},
+		{key: "head_repository", sub: []field{{key: "full_name", slot: wHeadRepo}}},
 	}},
 ))
 
@@ -203,6 +207,7 @@ func classifyWorkflowRun(rs *rules.Rules, d Delivery, p *captured, c *classifica
 	branch, sha := p.str(wHeadBranch), p.str(wHeadSHA)
 	repoHTML, runHTML, runNumber := p.str(wRepoHTML), p.str(wRunHTML), p.int64(wRunNumber)
 	msg, title, sender := p.str(wHeadMessage), p.str(wDisplayTitle), p.str(wSender)
+	event, headRepo := p.str(wRunEvent), p.str(wHeadRepo)
 	if err := p.err(); err != nil {
 		return err
 	}
@@ -213,9 +218,26 @@ func classifyWorkflowRun(rs *rules.Rules, d Delivery, p *captured, c *classifica
 		c.note = fmt.Sprintf("workflow run %s/%s", c.action, conclusion)
 		return nil
 	}
+	// A pull request's build runs code from its head, possibly a fork whose
+	// branch is also called "main": it never produces a deployable tag.
+	switch {
+	case event == "pull_request" || event == "pull_request_target":
+		c.note = "workflow run of a pull request"
+		return nil
+	case headRepo != "" && !strings.EqualFold(headRepo, c.repo):
+		c.note = "workflow run of a fork (" + headRepo + ")"
+		return nil
+	}
 	if path == "" {
 		// A run of a reusable or dynamic workflow may carry "@ref".
 		path, _, _ = strings.Cut(runPath, "@")
+	}
+	// Generated services are guessed from the repository's name (apps/<name>);
+	// the worker checks the guess against the GitOps repository.
+	_, name, _ := strings.Cut(c.repo, "/")
+	rs, err := rs.ForNames(context.Background(), []string{name})
+	if err != nil {
+		return fmt.Errorf("%w: generators: %w", ErrInvalid, err)
 	}
 	services := rs.MatchWorkflow(c.repo, path, branch)
 	if len(services) == 0 {
@@ -474,6 +496,19 @@ func classifyBranchPush(rs *rules.Rules, d Delivery, p *captured, c *classificat
 		return fmt.Errorf("%w: after %q", ErrInvalid, sha)
 	}
 	return nil
+}
+
+// sameOwnerInstallation keeps the delivery's installation only when the
+// GitOps repository has the same owner as the event's repository: an App
+// installed on two organisations has one installation each, and the
+// worker looks the right one up when the id is 0.
+func sameOwnerInstallation(id int64, eventRepo, gitopsRepo string) int64 {
+	a, _, _ := strings.Cut(eventRepo, "/")
+	b, _, _ := strings.Cut(gitopsRepo, "/")
+	if !strings.EqualFold(a, b) {
+		return 0
+	}
+	return id
 }
 
 // generates reports whether a generator makes services in repo.

@@ -177,8 +177,8 @@ func TestClassifyKeyFields(t *testing.T) {
 			{intent.KindUpdate, "jessesuen/test-repo", "octo-branch", "", "dev", "master-163", "", 0},
 		},
 		"workflow-run-ticket-in-title-with-installation": {
-			{intent.KindUpdate, "jessesuen/test-repo", "octo-app", "", "dev", "sha-3484a3f", "PAY-42", 4242},
-			{intent.KindUpdate, "jessesuen/test-repo", "octo-branch", "", "dev", "master-163", "PAY-42", 4242},
+			{intent.KindUpdate, "jessesuen/test-repo", "octo-app", "", "dev", "sha-3484a3f", "PAY-42", 0}, // octo-org builds, jessesuen owns the GitOps repo: another installation, looked up by the worker
+			{intent.KindUpdate, "jessesuen/test-repo", "octo-branch", "", "dev", "master-163", "PAY-42", 0},
 		},
 		"workflow-run-other-branch": {
 			{intent.KindUpdate, "jessesuen/test-repo", "octo-branch", "", "dev", "release-1-163", "", 0},
