@@ -291,6 +291,9 @@ func (h *Harness) WorkflowRun(b Build) ([]byte, error) {
 	run["status"], run["conclusion"], run["run_number"] = "completed", "success", b.RunNumber
 	run["html_url"] = fmt.Sprintf("%s/%s/actions/runs/%d", h.GitHub.URL(), SourceRepo, 1000+b.RunNumber)
 	run["display_title"] = firstLine(b.Message)
+	if hr, ok := run["head_repository"].(map[string]any); ok {
+		hr["full_name"], hr["name"] = SourceRepo, name
+	}
 	if hc, ok := run["head_commit"].(map[string]any); ok {
 		hc["id"], hc["message"] = b.SHA, b.Message
 	}

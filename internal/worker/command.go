@@ -54,27 +54,35 @@ func (w *Worker) command(ctx context.Context, in intent.Intent, log zerolog.Logg
 		res.Outcome, res.Reason = Skipped, "answered the comment"
 		return res, w.reply(ctx, inst, in, in.Reply)
 	}
-	rs := w.Rules()
-	if err := w.authorise(ctx, inst.Client, rs, in); err != nil {
-		var r refusal
-		if errors.As(err, &r) {
-			res.Outcome, res.Reason = Refused, r.reason
-			log.Info().Str("requester", in.Requester).Str("reason", r.reason).Msg("command refused")
-			return res, w.reply(ctx, inst, in, fmt.Sprintf("@%s promobot did not act: %s", in.Requester, r.reason))
-		}
+	var r refusal
+	refuse := func(text string) (Result, error) {
+		res.Outcome, res.Reason = Refused, r.reason
+		log.Info().Str("requester", in.Requester).Str("reason", r.reason).Msg("command refused")
+		return res, w.reply(ctx, inst, in, text)
+	}
+	// Permission first: nothing else is read for someone who may not promote.
+	if err := w.permitted(ctx, inst.Client, in); errors.As(err, &r) {
+		return refuse(fmt.Sprintf("@%s promobot did not act: %s", in.Requester, r.reason))
+	} else if err != nil {
+		return res, err
+	}
+	rs, _, err := w.checkout(ctx, inst, in, w.Rules())
+	if err != nil {
+		return res, err
+	}
+	subs, err := w.services(ctx, inst.Client, rs, in)
+	if errors.As(err, &r) {
+		return refuse(fmt.Sprintf("@%s %s", in.Requester, r.reason))
+	} else if err != nil {
+		return res, err
+	}
+	// Promoters are checked for exactly the services this command moves.
+	if err := w.promoters(ctx, inst.Client, rs, in, subs); errors.As(err, &r) {
+		return refuse(fmt.Sprintf("@%s promobot did not act: %s", in.Requester, r.reason))
+	} else if err != nil {
 		return res, err
 	}
 	if err := react(ctx, inst.Client, in); err != nil {
-		return res, err
-	}
-
-	subs, err := w.services(ctx, inst.Client, rs, in)
-	if err != nil {
-		var r refusal
-		if errors.As(err, &r) {
-			res.Outcome, res.Reason = Refused, r.reason
-			return res, w.reply(ctx, inst, in, fmt.Sprintf("@%s %s", in.Requester, r.reason))
-		}
 		return res, err
 	}
 
@@ -114,9 +122,9 @@ func (w *Worker) command(ctx context.Context, in intent.Intent, log zerolog.Logg
 	return res, nil
 }
 
-// authorise checks the commenter's repository permission and, where the
-// target environment names promoters, that the commenter is one of them.
-func (w *Worker) authorise(ctx context.Context, gh *github.Client, rs *rules.Rules, in intent.Intent) error {
+// permitted checks the commenter's repository permission: write, maintain
+// or admin.
+func (w *Worker) permitted(ctx context.Context, gh *github.Client, in intent.Intent) error {
 	owner, name, _ := strings.Cut(in.Repo, "/")
 	perm, _, err := gh.Repositories.GetPermissionLevel(ctx, owner, name, in.Requester)
 	if isStatus(err, http.StatusNotFound) {
@@ -127,18 +135,21 @@ func (w *Worker) authorise(ctx context.Context, gh *github.Client, rs *rules.Rul
 	}
 	switch perm.GetPermission() {
 	case "admin", "write", "maintain":
-	default:
-		return refusal{fmt.Sprintf("`%s` has %s permission on %s; promoting needs write, maintain or admin", in.Requester, orNone(perm.GetPermission()), in.Repo)}
+		return nil
 	}
-	services := in.Services
-	if len(services) == 0 {
-		for _, s := range rs.ServicesIn(in.Repo) {
-			services = append(services, s.Name)
-		}
-	}
-	for _, svc := range services {
+	return refusal{fmt.Sprintf("`%s` has %s permission on %s; promoting needs write, maintain or admin", in.Requester, orNone(perm.GetPermission()), in.Repo)}
+}
+
+// promoters checks, for each service the command moves, that the commenter
+// is one of the target environment's promoters when it names any.
+func (w *Worker) promoters(ctx context.Context, gh *github.Client, rs *rules.Rules, in intent.Intent, subs []intent.Intent) error {
+	for _, sub := range subs {
+		svc := sub.Services[0]
 		env, ok := rs.Env(svc, in.To)
-		if !ok || env.Promoters.Empty() {
+		if !ok {
+			return refusal{fmt.Sprintf("`%s` has no environment `%s`", svc, in.To)}
+		}
+		if env.Promoters.Empty() {
 			continue
 		}
 		ok, err := isPromoter(ctx, gh, env.Promoters, in.Requester)
@@ -213,7 +224,11 @@ func (w *Worker) services(ctx context.Context, gh *github.Client, rs *rules.Rule
 		if err != nil {
 			return nil, fmt.Errorf("get pull request #%d: %w", in.Source.Issue, err)
 		}
-		if md, ok := planner.ParseMetadata(pr.GetBody()); ok && md.Repo == in.Repo {
+		// Only promobot's own PRs carry metadata that counts: a contributor
+		// could paste a block into any PR body.
+		own := pr.GetUser().GetType() == "Bot" && strings.HasPrefix(pr.GetHead().GetRef(), "promobot/") &&
+			strings.EqualFold(pr.GetHead().GetRepo().GetFullName(), in.Repo)
+		if md, ok := planner.ParseMetadata(pr.GetBody()); ok && own && strings.EqualFold(md.Repo, in.Repo) {
 			seen := map[string]bool{}
 			for _, c := range md.Services {
 				if !seen[c.Name] {

@@ -166,33 +166,18 @@ func (w *Worker) promote(ctx context.Context, in intent.Intent, log zerolog.Logg
 	}
 	defer release()
 
-	rs := w.Rules()
-	env, ok := rs.Env(in.Services[0], in.To)
-	if !ok {
-		res.Outcome, res.Reason = Refused, fmt.Sprintf("no environment %q for service %q in the rules", in.To, in.Services[0])
-		return res, nil
-	}
 	inst, err := w.Clients.For(ctx, in.Repo, in.InstallationID)
 	if err != nil {
 		return res, err
 	}
-	cloneURL, err := w.Clients.CloneURL(ctx, inst, in.Repo, in.Source.CloneURL)
+	rs, base, err := w.checkout(ctx, inst, in, w.Rules())
 	if err != nil {
 		return res, err
 	}
-	creds := func(ctx context.Context) (string, string, error) {
-		tok, err := inst.Token(ctx)
-		return "x-access-token", tok, err
-	}
-	if err := w.Mirrors.Fetch(ctx, in.Repo, cloneURL, creds); err != nil {
-		return res, fmt.Errorf("fetch %s: %w", in.Repo, err)
-	}
-	base, err := w.Mirrors.Snapshot(ctx, in.Repo, env.BaseBranch)
-	if err != nil {
-		return res, fmt.Errorf("read %s@%s: %w", in.Repo, env.BaseBranch, err)
-	}
-	if rs, err = w.expandRules(ctx, rs, in.Repo, base); err != nil {
-		return res, err
+	env, ok := rs.Env(in.Services[0], in.To)
+	if !ok {
+		res.Outcome, res.Reason = Refused, fmt.Sprintf("no environment %q for service %q in the rules", in.To, in.Services[0])
+		return res, nil
 	}
 	views := planner.Views{Base: base, History: history{m: w.Mirrors, repo: in.Repo, branch: env.BaseBranch}}
 	branch, err := rs.Branch(in.To, in.Target().Service)
@@ -261,6 +246,36 @@ func (w *Worker) reportSource(ctx context.Context, inst *ghapp.Installation, in 
 		"promobot/"+p.Target.Env, fmt.Sprintf("promotion to %s: %s", p.Target.Env, res.Reason), target); err != nil {
 		log.Warn().Err(err).Msg("commit status on source not set")
 	}
+}
+
+// checkout brings the mirror of the intent's GitOps repository up to date
+// and returns the base branch head, with the rules' generators expanded
+// over it (so generated services are known).
+func (w *Worker) checkout(ctx context.Context, inst *ghapp.Installation, in intent.Intent, rs *rules.Rules) (*rules.Rules, *gitmirror.Snapshot, error) {
+	cloneURL, err := w.Clients.CloneURL(ctx, inst, in.Repo, in.Source.CloneURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	creds := func(ctx context.Context) (string, string, error) {
+		tok, err := inst.Token(ctx)
+		return "x-access-token", tok, err
+	}
+	if err := w.Mirrors.Fetch(ctx, in.Repo, cloneURL, creds); err != nil {
+		return nil, nil, fmt.Errorf("fetch %s: %w", in.Repo, err)
+	}
+	branch := rs.Defaults.BaseBranch
+	if branch == "" {
+		branch = "main"
+	}
+	base, err := w.Mirrors.Snapshot(ctx, in.Repo, branch)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s@%s: %w", in.Repo, branch, err)
+	}
+	rs, err = w.expandRules(ctx, rs, in.Repo, base)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rs, base, nil
 }
 
 // expandRules applies the rules' generators to the repository at base, so
