@@ -127,7 +127,7 @@ func Decide(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, now
 		if !ok {
 			return Decision{Refusal: &Refusal{Reason: fmt.Sprintf("unknown service %q", name)}}, nil
 		}
-		if svc.Repo != in.Repo {
+		if !strings.EqualFold(svc.Repo, in.Repo) {
 			return Decision{Refusal: &Refusal{Reason: fmt.Sprintf("service %q lives in %s, not %s", name, svc.Repo, in.Repo)}}, nil
 		}
 		svcs = append(svcs, svc)
@@ -391,12 +391,18 @@ func findTicket(rs *rules.Rules, service string, in intent.Intent) string {
 	if t := rs.FindTicket(service, in.To, texts...); t != "" {
 		return t
 	}
+	// A key found with another environment's pattern counts only if it is
+	// valid here too: otherwise it would close the ticket gate of an
+	// environment that asks for no ticket at all.
 	for _, env := range rs.EnvNames() {
-		if t := rs.FindTicket(service, env, texts...); t != "" {
+		if t := rs.FindTicket(service, env, texts...); t != "" && rs.TicketValid(service, in.To, t) {
 			return t
 		}
 	}
-	return carriedTicket(in.Source.Message)
+	if t := carriedTicket(in.Source.Message); rs.TicketValid(service, in.To, t) {
+		return t
+	}
+	return ""
 }
 
 // carriedTicket finds a ticket promobot itself recorded earlier in the chain:

@@ -50,8 +50,9 @@ type Result struct {
 	CommitSHA string
 	Number    int
 	URL       string
-	Created   bool // a new PR was opened
-	Merged    bool // auto-merged
+	Created   bool  // a new PR was opened
+	Merged    bool  // auto-merged
+	MergeErr  error // why an auto-merge did not happen, when GitHub said no
 }
 
 // PRRecord is what the writer remembers per target, so that an update
@@ -93,7 +94,13 @@ func (w *Writer) Apply(ctx context.Context, gh *github.Client, c Change) (Result
 			Ref: github.String("refs/heads/" + c.BaseBranch), Object: &github.GitObject{SHA: github.String(sha)},
 		}, false)
 		if isStatus(err, http.StatusUnprocessableEntity) {
-			return Result{}, fmt.Errorf("update %s: %w", c.BaseBranch, ErrBaseMoved)
+			// Either someone pushed meanwhile (re-plan on the new head) or the
+			// branch refuses direct pushes (protected): only the first retries.
+			ref, _, rerr := gh.Git.GetRef(ctx, owner, name, "heads/"+c.BaseBranch)
+			if rerr == nil && ref.GetObject().GetSHA() != c.BaseSHA {
+				return Result{}, fmt.Errorf("update %s: %w", c.BaseBranch, ErrBaseMoved)
+			}
+			return Result{}, fmt.Errorf("update %s (protected? use direct: false): %w", c.BaseBranch, err)
 		}
 		if err != nil {
 			return Result{}, fmt.Errorf("update %s: %w", c.BaseBranch, err)
@@ -118,11 +125,11 @@ func (w *Writer) Apply(ctx context.Context, gh *github.Client, c Change) (Result
 	}
 	res.Number, res.URL, res.Created = pr.GetNumber(), pr.GetHTMLURL(), created
 	if c.AutoMerge {
+		// The PR exists whatever happens here: a merge GitHub refuses (checks
+		// pending, not mergeable yet) leaves it for people to merge, and is
+		// not a failed promotion.
 		merged, err := tryMerge(ctx, gh, owner, name, pr.GetNumber())
-		if err != nil {
-			return res, err
-		}
-		res.Merged = merged
+		res.Merged, res.MergeErr = merged, err
 	}
 	return res, nil
 }

@@ -40,7 +40,7 @@ func (r refusal) Error() string { return r.reason }
 func (w *Worker) command(ctx context.Context, in intent.Intent, log zerolog.Logger) (Result, error) {
 	res := Result{Intent: in}
 	// One comment is handled by one worker at a time, whatever the deliveries.
-	release, err := w.acquire(ctx, fmt.Sprintf("comment/%s/%d", in.Repo, in.Source.CommentID), log)
+	ctx, release, err := w.acquire(ctx, fmt.Sprintf("comment/%s/%d", in.Repo, in.Source.CommentID), log)
 	if err != nil {
 		return res, err
 	}

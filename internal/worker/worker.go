@@ -106,7 +106,7 @@ func (w *Worker) handle(ctx context.Context, in intent.Intent, log zerolog.Logge
 // crashed holder's lease expires after LeaseTTL, and waiting here (the queue
 // heartbeats the message meanwhile) spends no delivery attempt. While held,
 // the lease is refreshed every third of its TTL. release gives it back.
-func (w *Worker) acquire(ctx context.Context, key string, log zerolog.Logger) (release func(), err error) {
+func (w *Worker) acquire(ctx context.Context, key string, log zerolog.Logger) (held context.Context, release func(), err error) {
 	ttl := w.LeaseTTL
 	if ttl <= 0 {
 		ttl = 2 * time.Minute
@@ -120,17 +120,20 @@ func (w *Worker) acquire(ctx context.Context, key string, log zerolog.Logger) (r
 			break
 		}
 		if !errors.Is(err, queue.ErrLeaseHeld) || time.Now().After(deadline) {
-			return nil, fmt.Errorf("lease %s: %w", key, err)
+			return nil, nil, fmt.Errorf("lease %s: %w", key, err)
 		}
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("lease %s: %w", key, ctx.Err())
+			return nil, nil, fmt.Errorf("lease %s: %w", key, ctx.Err())
 		}
 		delay = min(delay*2, time.Second)
 	}
+	// Work stops when the lease is lost (NATS unreachable past the TTL):
+	// another worker may hold the target by then.
+	held, cancel := context.WithCancelCause(ctx)
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -142,15 +145,22 @@ func (w *Worker) acquire(ctx context.Context, key string, log zerolog.Logger) (r
 			case <-stop:
 				return
 			case <-tick.C:
-				if err := l.Refresh(ctx); err != nil {
+				err := l.Refresh(ctx)
+				if errors.Is(err, queue.ErrLeaseLost) {
+					log.Warn().Err(err).Str("lease", key).Msg("lease lost; stopping this intent")
+					cancel(err)
+					return
+				}
+				if err != nil {
 					log.Warn().Err(err).Str("lease", key).Msg("lease refresh failed")
 				}
 			}
 		}
 	}()
-	return func() {
+	return held, func() {
 		close(stop)
 		<-done
+		cancel(nil)
 		if err := l.Release(context.WithoutCancel(ctx)); err != nil {
 			log.Warn().Err(err).Str("lease", key).Msg("release lease")
 		}
@@ -160,7 +170,7 @@ func (w *Worker) acquire(ctx context.Context, key string, log zerolog.Logger) (r
 // promote plans and applies one service's promotion under the target's lease.
 func (w *Worker) promote(ctx context.Context, in intent.Intent, log zerolog.Logger) (Result, error) {
 	res := Result{Intent: in}
-	release, err := w.acquire(ctx, in.Target().String(), log)
+	ctx, release, err := w.acquire(ctx, in.Target().String(), log)
 	if err != nil {
 		return res, err
 	}
@@ -223,6 +233,9 @@ func (w *Worker) promote(ctx context.Context, in intent.Intent, log zerolog.Logg
 		return res, err
 	}
 	res.Commit, res.Base, res.PR, res.PRURL = wr.CommitSHA, p.BaseSHA, wr.Number, wr.URL
+	if wr.MergeErr != nil {
+		log.Info().Err(wr.MergeErr).Int("pr", wr.Number).Msg("auto-merge not done; the PR waits for people")
+	}
 	switch {
 	case p.Direct:
 		res.Outcome, res.Reason = Committed, fmt.Sprintf("committed %s to %s", short(wr.CommitSHA), p.BaseBranch)
