@@ -286,14 +286,23 @@ func serviceList(rs *rules.Rules, repo string) string {
 }
 
 // reply posts the one reply to the command's comment, or edits it when a
-// retry or a redelivery has something new to say.
+// retry or a redelivery has something new to say. The reply carries a
+// hidden marker, so a reply posted just before a crash (or by a retried
+// POST that had in fact succeeded) is found and edited, never repeated.
 func (w *Worker) reply(ctx context.Context, inst *ghapp.Installation, in intent.Intent, text string) error {
 	key := fmt.Sprintf("reply/%s/%d", in.Repo, in.Source.CommentID)
+	marker := fmt.Sprintf("<!-- promobot-reply:%d -->", in.Source.CommentID)
+	text += "\n\n" + marker
 	prev, ok, err := w.Replies.GetReply(ctx, key)
 	if err != nil {
 		return fmt.Errorf("read reply state: %w", err)
 	}
 	owner, name, _ := strings.Cut(in.Repo, "/")
+	if !ok {
+		if prev, ok, err = findReply(ctx, inst.Client, in, marker); err != nil {
+			return err
+		}
+	}
 	switch {
 	case ok && prev.Text == text:
 		return nil
@@ -309,6 +318,28 @@ func (w *Worker) reply(ctx context.Context, inst *ghapp.Installation, in intent.
 		return fmt.Errorf("reply on #%d: %w", in.Source.Issue, err)
 	}
 	return w.Replies.PutReply(ctx, key, ReplyRecord{CommentID: c.GetID(), Text: text})
+}
+
+// findReply looks for promobot's reply among the issue's comments after the command.
+func findReply(ctx context.Context, gh *github.Client, in intent.Intent, marker string) (ReplyRecord, bool, error) {
+	owner, name, _ := strings.Cut(in.Repo, "/")
+	opts := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
+	for page := 0; page < 10; page++ {
+		cs, resp, err := gh.Issues.ListComments(ctx, owner, name, in.Source.Issue, opts)
+		if err != nil {
+			return ReplyRecord{}, false, fmt.Errorf("list comments of #%d: %w", in.Source.Issue, err)
+		}
+		for _, c := range cs {
+			if c.GetUser().GetType() == "Bot" && strings.Contains(c.GetBody(), marker) {
+				return ReplyRecord{CommentID: c.GetID(), Text: c.GetBody()}, true, nil
+			}
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
+	}
+	return ReplyRecord{}, false, nil
 }
 
 func isStatus(err error, code int) bool {
