@@ -68,6 +68,9 @@ type Intent struct {
 	Tag            string    `json:"tag,omitempty"` // empty: whatever From runs now
 	Ticket         string    `json:"ticket,omitempty"`
 	Requester      string    `json:"requester,omitempty"`
+	// Group puts the intent's services on the environment's group branch
+	// (defaults.group): one PR per environment, whatever the services.
+	Group bool `json:"group,omitempty"`
 	Reply          string    `json:"reply,omitempty"` // KindReply: the markdown to post
 	Source         SourceRef `json:"source"`
 	CreatedAt      time.Time `json:"createdAt"`
@@ -94,7 +97,7 @@ func (in Intent) Command() bool { return in.Source.CommentID != 0 }
 // Target returns the target the intent writes to.
 func (in Intent) Target() Target {
 	svc := GroupService
-	if len(in.Services) == 1 {
+	if len(in.Services) == 1 && !in.Group {
 		svc = in.Services[0]
 	}
 	return Target{Repo: in.Repo, Service: svc, Env: in.To}

@@ -132,6 +132,15 @@ func Decide(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, now
 		}
 		svcs = append(svcs, svc)
 	}
+	if in.Group && v.Branch != nil {
+		// The group branch is rebuilt on the base each time: keep every
+		// service it still proposes, not only this event's.
+		pending, err := pendingOnBranch(ctx, rs, in, v, svcs)
+		if err != nil {
+			return Decision{}, err
+		}
+		svcs = append(svcs, pending...)
+	}
 	first := svcs[0]
 	env, ok := rs.Env(first.Name, in.To)
 	if !ok {
@@ -244,6 +253,40 @@ func Decide(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, now
 	}
 	p.CommitMessage = commitMessage(p, in)
 	return Decision{Plan: p}, nil
+}
+
+// pendingOnBranch returns the repository's other services whose files in
+// the target environment differ between the group branch and the base.
+func pendingOnBranch(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, have []*rules.Service) ([]*rules.Service, error) {
+	seen := map[string]bool{}
+	for _, s := range have {
+		seen[s.Name] = true
+	}
+	var out []*rules.Service
+	for _, svc := range rs.ServicesIn(in.Repo) {
+		if seen[svc.Name] {
+			continue
+		}
+		for _, t := range svc.Targets[in.To] {
+			path, _ := locate(svc, t, v.Base)
+			onBranch, err := v.Branch.ReadFile(ctx, path)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("read %s on the group branch: %w", path, err)
+			}
+			onBase, err := v.Base.ReadFile(ctx, path)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("read %s: %w", path, err)
+			}
+			if string(onBranch) != string(onBase) {
+				out = append(out, svc)
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 func changedServices(cs []Change) []string {

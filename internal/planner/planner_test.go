@@ -378,3 +378,27 @@ func TestGroupedPromotion(t *testing.T) {
 		t.Errorf("changes = %+v, want only web", dec.Plan.Changes)
 	}
 }
+
+// TestGroupBranchKeepsPendingServices: push 1 put web on the group branch;
+// push 2 changes only payment-service. The rebuilt branch must still carry web.
+func TestGroupBranchKeepsPendingServices(t *testing.T) {
+	rs := mustRules(t)
+	base := repo("sha-2222222", "sha-1111111", "v1", "v1")
+	branch := repo("sha-2222222", "sha-1111111", "v1", "v1")
+	branch.files = map[string]string{}
+	for k, v := range base.files {
+		branch.files[k] = v
+	}
+	branch.files["charts/web/values-staging.yaml"] = "image:\n  repository: registry.example.com/web\n  tag: v1.0.0\n"
+	in := intent.Intent{ID: "d:0", Kind: intent.KindPromote, Repo: "acme/gitops", Services: []string{"payment-service"}, From: "dev", To: "staging", Group: true}
+	dec, err := Decide(context.Background(), rs, in, Views{Base: base, Branch: branch}, now)
+	if err != nil || dec.Plan == nil {
+		t.Fatalf("Decide: %v %+v", err, dec)
+	}
+	if got := changedServices(dec.Plan.Changes); len(got) != 2 || got[0] != "payment-service" || got[1] != "web" {
+		t.Errorf("grouped plan services = %v, want payment-service and the pending web", got)
+	}
+	if dec.Plan.Branch != "promobot/staging/_group" {
+		t.Errorf("branch = %s", dec.Plan.Branch)
+	}
+}

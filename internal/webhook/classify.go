@@ -540,6 +540,7 @@ func group(d Delivery, ins []intent.Intent) []intent.Intent {
 		}
 		at[in.To] = len(out)
 		in.ID = intent.MsgID(d.ID, len(out))
+		in.Group = true
 		out = append(out, in)
 	}
 	return out
