@@ -56,24 +56,24 @@ type SourceRef struct {
 
 // Intent is one promotion request. It is immutable once published.
 type Intent struct {
-	ID             string    `json:"id"`
-	Kind           Kind      `json:"kind"`
-	DeliveryID     string    `json:"deliveryId"`
-	Event          string    `json:"event"`
-	InstallationID int64     `json:"installationId,omitempty"`
-	Repo           string    `json:"repo"`     // GitOps repository, owner/name
-	Services       []string  `json:"services"` // one service, or several for a grouped PR
-	From           string    `json:"from,omitempty"`
-	To             string    `json:"to"`
-	Tag            string    `json:"tag,omitempty"` // empty: whatever From runs now
-	Ticket         string    `json:"ticket,omitempty"`
-	Requester      string    `json:"requester,omitempty"`
+	ID             string   `json:"id"`
+	Kind           Kind     `json:"kind"`
+	DeliveryID     string   `json:"deliveryId"`
+	Event          string   `json:"event"`
+	InstallationID int64    `json:"installationId,omitempty"`
+	Repo           string   `json:"repo"`     // GitOps repository, owner/name
+	Services       []string `json:"services"` // one service, or several for a grouped PR
+	From           string   `json:"from,omitempty"`
+	To             string   `json:"to"`
+	Tag            string   `json:"tag,omitempty"` // empty: whatever From runs now
+	Ticket         string   `json:"ticket,omitempty"`
+	Requester      string   `json:"requester,omitempty"`
 	// Group puts the intent's services on the environment's group branch
 	// (defaults.group): one PR per environment, whatever the services.
-	Group bool `json:"group,omitempty"`
-	Reply          string    `json:"reply,omitempty"` // KindReply: the markdown to post
-	Source         SourceRef `json:"source"`
-	CreatedAt      time.Time `json:"createdAt"`
+	Group     bool      `json:"group,omitempty"`
+	Reply     string    `json:"reply,omitempty"` // KindReply: the markdown to post
+	Source    SourceRef `json:"source"`
+	CreatedAt time.Time `json:"createdAt"`
 }
 
 // Target is the unit of leases, branches and PRs.

@@ -67,8 +67,8 @@ type Worker struct {
 	// LeaseTTL is the queue's lease time-to-live: how long a crashed
 	// worker's lease blocks its target, and how often leases are refreshed.
 	LeaseTTL time.Duration
-	Log     zerolog.Logger
-	Now     func() time.Time
+	Log      zerolog.Logger
+	Now      func() time.Time
 	// Observe, when set, sees every result (tests and the demo wait on it).
 	Observe func(Result)
 

@@ -172,7 +172,7 @@ func TestChatOpsRefusals(t *testing.T) {
 	for i, tc := range []struct {
 		user, want string
 	}{
-		{"carol", "needs write"},                  // read-only
+		{"carol", "needs write"},                   // read-only
 		{"alice", "only @acme/payments-leads may"}, // write, but not in the prod team
 	} {
 		comment(t, ctx, h, staging.Number, tc.user, "/promote prod")
