@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bytes"
 	"testing"
 	"time"
 )
@@ -35,9 +34,5 @@ func TestPullRequestBuildsAreNotPromoted(t *testing.T) {
 
 // forkHead renames the head repository of a workflow_run payload.
 func forkHead(b []byte) []byte {
-	i := bytes.Index(b, []byte(`"head_repository": {`))
-	j := bytes.Index(b[i:], []byte(`"full_name": "octo-org/octo-repo"`))
-	out := append([]byte{}, b[:i+j]...)
-	out = append(out, `"full_name": "mallory/octo-repo"`...)
-	return append(out, b[i+j+len(`"full_name": "octo-org/octo-repo"`):]...)
+	return replaceAfter(b, `"head_repository": {`, `"full_name": "octo-org/octo-repo"`, `"full_name": "mallory/octo-repo"`)
 }
