@@ -17,7 +17,7 @@ func newDemo() *cobra.Command {
 		Short: "Run the whole promotion flow on this machine against a built-in GitHub test server",
 		Long: `demo starts a GitHub test server holding a sample GitOps repository (real git),
 starts promobot with embedded NATS JetStream, sends a signed workflow_run webhook,
-merges the PRs as a reviewer would, requests the prod promotion, and prints each
+merges the PRs as a reviewer would, comments "/promote prod" as a person would, and prints each
 step: the PR, its diff, reviewers and ticket link. No GitHub account is needed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

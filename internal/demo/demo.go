@@ -142,12 +142,9 @@ func Run(ctx context.Context, dir string, out io.Writer, log zerolog.Logger) err
 	}
 	say("merged #%d; push delivered to promobot; intents handled so far: %d (no prod PR)", pr.Number, len(h.Results()))
 
-	step(4, "alice asks: /promote prod --ticket PAY-123 (a requested-promotion intent on the queue)")
-	merged, err := h.PR(pr.Number)
+	step(4, "alice comments `/promote prod --ticket PAY-123` on the merged staging PR")
+	cid, err := h.GitHub.Comment(GitOpsRepo, pr.Number, "alice", "Ship it.\n/promote prod --ticket PAY-123")
 	if err != nil {
-		return err
-	}
-	if _, err := h.RequestPromotion(ctx, Request{Env: "prod", Requester: "alice", Ticket: "PAY-123", PR: merged}); err != nil {
 		return err
 	}
 	prod, err := await(worker.Opened)
@@ -156,6 +153,15 @@ func Run(ctx context.Context, dir string, out io.Writer, log zerolog.Logger) err
 	}
 	if _, err := showPR(h, out, prod.PR); err != nil {
 		return err
+	}
+	for _, r := range h.GitHub.Reactions(cid) {
+		say("reaction on alice's comment: %s", r.Content)
+	}
+	for _, c := range h.GitHub.Comments(GitOpsRepo, pr.Number) {
+		if c.ID != cid {
+			body, _, _ := strings.Cut(c.Body, "<!--")
+			say("reply by %s: %s", c.User, strings.Join(strings.Fields(body), " "))
+		}
 	}
 
 	calls := h.GitHub.CallCounts()
