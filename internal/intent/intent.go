@@ -70,7 +70,10 @@ type Intent struct {
 	Requester      string   `json:"requester,omitempty"`
 	// Group puts the intent's services on the environment's group branch
 	// (defaults.group): one PR per environment, whatever the services.
-	Group     bool      `json:"group,omitempty"`
+	Group bool `json:"group,omitempty"`
+	// Part names one target of the environment (rules.Target.Part) when the
+	// environment opens one PR per target; empty: all targets.
+	Part      string    `json:"part,omitempty"`
 	Reply     string    `json:"reply,omitempty"` // KindReply: the markdown to post
 	Source    SourceRef `json:"source"`
 	CreatedAt time.Time `json:"createdAt"`
@@ -81,10 +84,17 @@ type Target struct {
 	Repo    string `json:"repo"`
 	Service string `json:"service"`
 	Env     string `json:"env"`
+	Part    string `json:"part,omitempty"`
 }
 
-// String renders the target as repo/service/env.
-func (t Target) String() string { return t.Repo + "/" + t.Service + "/" + t.Env }
+// String renders the target as repo/service/env[/part].
+func (t Target) String() string {
+	s := t.Repo + "/" + t.Service + "/" + t.Env
+	if t.Part != "" {
+		s += "/" + t.Part
+	}
+	return s
+}
 
 // GroupService is the service token used in subjects and keys for an intent
 // that covers several services.
@@ -100,7 +110,7 @@ func (in Intent) Target() Target {
 	if len(in.Services) == 1 && !in.Group {
 		svc = in.Services[0]
 	}
-	return Target{Repo: in.Repo, Service: svc, Env: in.To}
+	return Target{Repo: in.Repo, Service: svc, Env: in.To, Part: in.Part}
 }
 
 // SubjectPrefix is the first part of every intent subject.
@@ -209,6 +219,8 @@ func (in Intent) Validate() error {
 		return fmt.Errorf("intent %s: invalid target environment %q", in.ID, in.To)
 	case in.From != "" && !ValidName(in.From):
 		return fmt.Errorf("intent %s: invalid source environment %q", in.ID, in.From)
+	case in.Part != "" && !ValidName(in.Part):
+		return fmt.Errorf("intent %s: invalid target part %q", in.ID, in.Part)
 	case in.Tag != "" && !ValidTag(in.Tag) && !ValidDigest(in.Tag):
 		return fmt.Errorf("intent %s: invalid tag %q", in.ID, in.Tag)
 	case len(in.Services) == 0 && !in.Command():

@@ -184,7 +184,7 @@ func Decide(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, now
 			skips = append(skips, skip)
 			continue
 		}
-		changes, edits, err := editTargets(ctx, svc, in.To, want, v.Base)
+		changes, edits, err := editTargets(ctx, svc, in.To, in.Part, want, v.Base)
 		if err != nil {
 			return Decision{}, err
 		}
@@ -232,6 +232,9 @@ func Decide(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, now
 	if err != nil {
 		return Decision{}, fmt.Errorf("render branch: %w", err)
 	}
+	if in.Part != "" {
+		branch += "/" + in.Part
+	}
 	p.Branch = branch
 	title, err := rs.Title(rules.TitleData{
 		Service: changedServices(p.Changes)[0], Services: changedServices(p.Changes), Tag: tags[0], Env: in.To, From: from,
@@ -241,6 +244,9 @@ func Decide(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, now
 		return Decision{}, fmt.Errorf("render title: %w", err)
 	}
 	p.Title = title
+	if in.Part != "" {
+		p.Title += " (" + in.Part + ")"
+	}
 	if !p.Direct && v.Branch != nil {
 		p.Supersedes, p.BranchCurrent, p.BranchStale, err = compareBranch(ctx, v.Branch, p)
 		if err != nil {
@@ -330,10 +336,15 @@ func wantedRef(ctx context.Context, rs *rules.Rules, svc *rules.Service, in inte
 }
 
 // editTargets computes the edits that set want in every target of env.
-func editTargets(ctx context.Context, svc *rules.Service, env string, want edit.Ref, base RepoView) ([]Change, []FileEdit, error) {
-	targets := svc.Targets[env]
+func editTargets(ctx context.Context, svc *rules.Service, env, part string, want edit.Ref, base RepoView) ([]Change, []FileEdit, error) {
+	var targets rules.TargetList
+	for _, t := range svc.Targets[env] {
+		if part == "" || t.Part() == part {
+			targets = append(targets, t)
+		}
+	}
 	if len(targets) == 0 {
-		return nil, nil, fmt.Errorf("service %s has no targets in %s: %w", svc.Name, env, ErrTerminal)
+		return nil, nil, fmt.Errorf("service %s has no targets in %s (part %q): %w", svc.Name, env, part, ErrTerminal)
 	}
 	var changes []Change
 	var edits []FileEdit

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net/url"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -436,4 +437,23 @@ func (t Target) Kind() string {
 		return "manifest"
 	}
 	return ""
+}
+
+// Part names a target among its environment's targets, for branches and
+// leases when the environment opens one PR per target: the last directory
+// of a kustomize overlay (prod-eu), or a file's name without extension.
+func (t Target) Part() string {
+	p := t.Kustomize
+	switch {
+	case t.Helm != "":
+		p = t.Helm
+	case t.Manifest != "":
+		p = t.Manifest
+	}
+	base := path.Base(p)
+	if slices.Contains(KustomizationNames, base) {
+		base = path.Base(path.Dir(p))
+	}
+	base = strings.TrimSuffix(strings.TrimSuffix(base, ".yaml"), ".yml")
+	return strings.ToLower(base)
 }

@@ -174,7 +174,7 @@ func validate(r *Rules, c *checker, entries []svcEntry) *compiled {
 		}
 		comp.envIndex[e.Name] = i
 		ec := &envCompiled{settings: EnvSettings{
-			Name: e.Name, Index: i, Auto: e.Auto, Direct: e.Direct, AutoMerge: e.AutoMerge,
+			Name: e.Name, Index: i, Auto: e.Auto, Direct: e.Direct, AutoMerge: e.AutoMerge, SplitTargets: e.SplitTargets,
 			Reviewers: e.Reviewers, Promoters: e.Promoters, Ticket: e.Ticket, Soak: e.Soak.Duration,
 			Windows: e.Windows, BaseBranch: r.Defaults.BaseBranch,
 			Labels: mergeLabels(r.Defaults.Labels, e.Labels, e.Name),
@@ -414,6 +414,9 @@ func validateService(c *checker, r *Rules, s *Service, p string, defaultTagRE *r
 		}
 		if o.AutoMerge != nil {
 			st.AutoMerge = *o.AutoMerge
+		}
+		if o.SplitTargets != nil {
+			st.SplitTargets = *o.SplitTargets
 		}
 		if o.Reviewers != nil {
 			st.Reviewers = *o.Reviewers

@@ -34,16 +34,19 @@ type Defaults struct {
 
 // Environment is one stage of the promotion order.
 type Environment struct {
-	Name      string     `yaml:"name" json:"name"`
-	Auto      bool       `yaml:"auto" json:"auto"`
-	Direct    bool       `yaml:"direct" json:"direct"`
-	AutoMerge bool       `yaml:"autoMerge" json:"autoMerge"`
-	Reviewers Reviewers  `yaml:"reviewers" json:"reviewers"`
-	Promoters Principals `yaml:"promoters" json:"promoters"`
-	Ticket    Ticket     `yaml:"ticket" json:"ticket"`
-	Soak      Duration   `yaml:"soak" json:"soak"`
-	Windows   []Window   `yaml:"windows" json:"windows,omitempty"`
-	Labels    []string   `yaml:"labels" json:"labels,omitempty"` // added to defaults.labels
+	Name      string `yaml:"name" json:"name"`
+	Auto      bool   `yaml:"auto" json:"auto"`
+	Direct    bool   `yaml:"direct" json:"direct"`
+	AutoMerge bool   `yaml:"autoMerge" json:"autoMerge"`
+	// SplitTargets opens one PR per target (e.g. one per regional overlay)
+	// instead of one PR that changes them together.
+	SplitTargets bool       `yaml:"splitTargets" json:"splitTargets,omitempty"`
+	Reviewers    Reviewers  `yaml:"reviewers" json:"reviewers"`
+	Promoters    Principals `yaml:"promoters" json:"promoters"`
+	Ticket       Ticket     `yaml:"ticket" json:"ticket"`
+	Soak         Duration   `yaml:"soak" json:"soak"`
+	Windows      []Window   `yaml:"windows" json:"windows,omitempty"`
+	Labels       []string   `yaml:"labels" json:"labels,omitempty"` // added to defaults.labels
 }
 
 // Reviewers are requested on every PR into an environment.
@@ -117,15 +120,16 @@ type Target struct {
 
 // EnvOverride holds per-service overrides; a nil field keeps the environment's value.
 type EnvOverride struct {
-	Auto      *bool       `yaml:"auto" json:"auto,omitempty"`
-	Direct    *bool       `yaml:"direct" json:"direct,omitempty"`
-	AutoMerge *bool       `yaml:"autoMerge" json:"autoMerge,omitempty"`
-	Reviewers *Principals `yaml:"reviewers" json:"reviewers,omitempty"`
-	Promoters *Principals `yaml:"promoters" json:"promoters,omitempty"`
-	Ticket    *Ticket     `yaml:"ticket" json:"ticket,omitempty"`
-	Soak      *Duration   `yaml:"soak" json:"soak,omitempty"`
-	Windows   []Window    `yaml:"windows" json:"windows,omitempty"`
-	Labels    []string    `yaml:"labels" json:"labels,omitempty"`
+	Auto         *bool       `yaml:"auto" json:"auto,omitempty"`
+	Direct       *bool       `yaml:"direct" json:"direct,omitempty"`
+	AutoMerge    *bool       `yaml:"autoMerge" json:"autoMerge,omitempty"`
+	SplitTargets *bool       `yaml:"splitTargets" json:"splitTargets,omitempty"`
+	Reviewers    *Principals `yaml:"reviewers" json:"reviewers,omitempty"`
+	Promoters    *Principals `yaml:"promoters" json:"promoters,omitempty"`
+	Ticket       *Ticket     `yaml:"ticket" json:"ticket,omitempty"`
+	Soak         *Duration   `yaml:"soak" json:"soak,omitempty"`
+	Windows      []Window    `yaml:"windows" json:"windows,omitempty"`
+	Labels       []string    `yaml:"labels" json:"labels,omitempty"`
 }
 
 // Generator expands every directory matching a glob into a service.
@@ -148,18 +152,19 @@ type GeneratorService struct {
 // EnvSettings is an environment's effective settings for one service:
 // defaults, then the environment, then the service's override.
 type EnvSettings struct {
-	Name       string
-	Index      int // position in the promotion order
-	Auto       bool
-	Direct     bool
-	AutoMerge  bool
-	Reviewers  Principals
-	Promoters  Principals
-	Ticket     Ticket
-	Soak       time.Duration
-	Windows    []Window
-	Labels     []string // defaults.labels + environment labels + "env:<name>"
-	BaseBranch string
+	Name         string
+	Index        int // position in the promotion order
+	Auto         bool
+	Direct       bool
+	AutoMerge    bool
+	SplitTargets bool
+	Reviewers    Principals
+	Promoters    Principals
+	Ticket       Ticket
+	Soak         time.Duration
+	Windows      []Window
+	Labels       []string // defaults.labels + environment labels + "env:<name>"
+	BaseBranch   string
 }
 
 // ServiceEnv names one environment of one service.

@@ -189,6 +189,9 @@ func (w *Worker) promote(ctx context.Context, in intent.Intent, log zerolog.Logg
 		res.Outcome, res.Reason = Refused, fmt.Sprintf("no environment %q for service %q in the rules", in.To, in.Services[0])
 		return res, nil
 	}
+	if svc, ok := rs.Service(in.Services[0]); ok && env.SplitTargets && in.Part == "" && !in.Group && len(in.Services) == 1 && len(svc.Targets[in.To]) > 1 {
+		return w.promoteParts(ctx, in, svc.Targets[in.To], log)
+	}
 	views := planner.Views{Base: base, History: history{m: w.Mirrors, repo: in.Repo, branch: env.BaseBranch}}
 	branch, err := rs.Branch(in.To, in.Target().Service)
 	if err != nil {
@@ -259,6 +262,30 @@ func (w *Worker) reportSource(ctx context.Context, inst *ghapp.Installation, in 
 		"promobot/"+p.Target.Env, fmt.Sprintf("promotion to %s: %s", p.Target.Env, res.Reason), target); err != nil {
 		log.Warn().Err(err).Msg("commit status on source not set")
 	}
+}
+
+// promoteParts promotes each target of a splitTargets environment on its
+// own branch, lease and PR.
+func (w *Worker) promoteParts(ctx context.Context, in intent.Intent, targets rules.TargetList, log zerolog.Logger) (Result, error) {
+	res := Result{Intent: in}
+	var reasons []string
+	for _, t := range targets {
+		sub := in
+		sub.Part = t.Part()
+		r, err := w.promote(ctx, sub, log.With().Str("part", sub.Part).Logger())
+		if err != nil {
+			return res, fmt.Errorf("target %s: %w", sub.Part, err)
+		}
+		reasons = append(reasons, sub.Part+": "+r.Reason)
+		if res.PR == 0 && r.PR != 0 {
+			res.PR, res.PRURL, res.Commit, res.Base = r.PR, r.PRURL, r.Commit, r.Base
+		}
+		if res.Outcome == "" || r.Outcome == Opened || (r.Outcome == Updated && res.Outcome != Opened) {
+			res.Outcome = r.Outcome
+		}
+	}
+	res.Reason = strings.Join(reasons, "; ")
+	return res, nil
 }
 
 // checkout brings the mirror of the intent's GitOps repository up to date

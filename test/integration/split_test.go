@@ -1,0 +1,77 @@
+package integration
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/promobot/promobot/internal/demo"
+	"github.com/promobot/promobot/internal/worker"
+)
+
+const splitRules = `version: 1
+environments:
+  - { name: dev, auto: true, direct: true }
+  - { name: staging, auto: true }
+  - name: prod
+    splitTargets: true   # one PR per regional overlay
+    reviewers: { users: [alice] }
+services:
+  - name: payment-service
+    repo: acme/gitops
+    image: registry.example.com/payment-service
+    source: { repo: acme/payment-service, workflow: .github/workflows/build.yml, branch: main, tag: 'sha-{{.ShortSHA}}' }
+    targets:
+      dev:     { kustomize: apps/payment-service/overlays/dev }
+      staging: { kustomize: apps/payment-service/overlays/staging }
+      prod:
+        - { kustomize: apps/payment-service/overlays/prod-eu }
+        - { kustomize: apps/payment-service/overlays/prod-us }
+`
+
+// TestSplitTargets: an environment with splitTargets opens one PR per
+// regional overlay, each on its own branch, each rendering the new image.
+func TestSplitTargets(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	overlay := func(env string) string {
+		return "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: payments-" + env +
+			"\nresources:\n  - ../../base\nimages:\n  - name: registry.example.com/payment-service\n    newTag: sha-0a1b2c3\n"
+	}
+	h, err := demo.Start(ctx, demo.Options{
+		Dir: t.TempDir(), Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), Rules: []byte(splitRules),
+		GitOpsFiles: map[string]string{
+			demo.OverlayPath("prod-eu"): overlay("prod-eu"),
+			demo.OverlayPath("prod-us"): overlay("prod-us"),
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	staging := mergedStagingPR(t, ctx, h)
+	comment(t, ctx, h, staging.Number, "bob", "/promote prod")
+	r := expect(t, ctx, h, 2, worker.Opened)
+	tag := "sha-" + h.GitHub.Branches(demo.SourceRepo)["main"][:7]
+	for _, part := range []string{"prod-eu", "prod-us"} {
+		head := "promobot/prod/payment-service/" + part
+		if n := countOpenHead(h, head); n != 1 {
+			t.Fatalf("%d open PRs on %s, want 1 (%s)", n, head, r.Reason)
+		}
+		sha := h.GitHub.Branches(demo.GitOpsRepo)[head]
+		if got := renderImage(t, h, sha, part); got != demo.Image+":"+tag {
+			t.Errorf("%s renders %s", part, got)
+		}
+		// Each PR changes only its own overlay.
+		other := map[string]string{"prod-eu": "prod-us", "prod-us": "prod-eu"}[part]
+		if got := renderImage(t, h, sha, other); got != demo.Image+":sha-0a1b2c3" {
+			t.Errorf("the %s PR also changed %s: %s", part, other, got)
+		}
+	}
+	if rs := replies(h, staging.Number); len(rs) != 1 || !strings.Contains(rs[0].Body, "prod-eu") || !strings.Contains(rs[0].Body, "prod-us") {
+		t.Errorf("reply does not name both PRs: %+v", rs)
+	}
+}
