@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -61,9 +62,15 @@ func classifyComment(rs *rules.Rules, d Delivery, p *captured, c *classification
 	case isBot(user, userType) || isBot(sender, senderType):
 		c.note = "comment by a bot"
 		return nil
-	case len(rs.ServicesIn(repo)) == 0:
+	case len(rs.ServicesIn(repo)) == 0 && !generates(rs, repo):
 		c.note = "not a gitops repository"
 		return nil
+	}
+	// A command may name generated services; the webhook never lists the
+	// repository, so they are guessed from the names (the worker checks).
+	rs, err := rs.ForNames(context.Background(), commandWords(body))
+	if err != nil {
+		return fmt.Errorf("%w: generators: %w", ErrInvalid, err)
 	}
 	res := commands.Parse(body, rs, repo)
 	if res.Command == nil && res.Reply == nil {
@@ -99,6 +106,28 @@ func classifyComment(rs *rules.Rules, d Delivery, p *captured, c *classification
 	in.To, in.Services, in.Tag, in.Ticket = cmd.Env, cmd.Services, cmd.Tag, cmd.Ticket
 	c.intents = append(c.intents, in)
 	return nil
+}
+
+// commandWords returns the words of the comment's command-looking lines
+// (bounded), as candidate service names.
+func commandWords(body string) []string {
+	if len(body) > commands.MaxBody {
+		body = body[:commands.MaxBody]
+	}
+	var out []string
+	for _, line := range strings.Split(body, "\n") {
+		l := strings.ToLower(strings.TrimSpace(line))
+		if !strings.HasPrefix(l, "/promote") && !strings.HasPrefix(l, "/rollback") {
+			continue
+		}
+		for _, w := range strings.Fields(l)[1:] {
+			if len(out) == commands.MaxServices || strings.HasPrefix(w, "-") {
+				break
+			}
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // isBot: GitHub marks App and bot accounts with type Bot and a "[bot]" login.

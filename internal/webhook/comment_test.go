@@ -82,3 +82,29 @@ func replaceAfter(b []byte, anchor, old, new string) []byte {
 	out = append(out, new...)
 	return append(out, b[i+j+len(old):]...)
 }
+
+// TestCommentNamesGeneratedService: a repository whose services all come
+// from a generator still takes commands, and a generated service can be named.
+func TestCommentNamesGeneratedService(t *testing.T) {
+	rs, err := rules.Parse("rules.yaml", []byte(`version: 1
+environments: [{name: dev, auto: true}, {name: staging}]
+generators:
+  - repo: chhsia0/knative-route-demo
+    directories: 'apps/*'
+    service:
+      name: '{{.Dir}}'
+      image: 'r.example.com/{{.Dir}}'
+      targets: {dev: {kustomize: '{{.Path}}/dev'}, staging: {kustomize: '{{.Path}}/staging'}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := edit(t, payload(t, "issue_comment/created-on-pr-slash-build.go-playground.json"), `"body": "/build"`, `"body": "/promote staging web"`)
+	ins, err := Classify(rs, Delivery{Event: "issue_comment", ID: "g-1", Payload: p, Received: time.Unix(0, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ins) != 1 || ins[0].Kind != intent.KindPromote || len(ins[0].Services) != 1 || ins[0].Services[0] != "web" {
+		t.Fatalf("intents = %+v, want a promote of the generated service web", ins)
+	}
+}
