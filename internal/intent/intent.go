@@ -50,7 +50,6 @@ type SourceRef struct {
 	Issue      int    `json:"issue,omitempty"`       // PR or issue number the event is about
 	PRURL      string `json:"prUrl,omitempty"`       // html link to that PR
 	CloneURL   string `json:"cloneUrl,omitempty"`    // clone_url of the GitOps repo, when the event reports it
-	APIBaseURL string `json:"apiBaseUrl,omitempty"`  // reserved for multi-host setups
 	HTMLBase   string `json:"htmlBaseUrl,omitempty"` // e.g. https://github.com
 }
 

@@ -4,9 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/promobot/promobot/internal/demo"
 	"github.com/promobot/promobot/internal/githubtest"
@@ -38,14 +35,7 @@ services:
 
 func startChatops(t *testing.T) (*demo.Harness, context.Context) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	t.Cleanup(cancel)
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
-	h, err := demo.Start(ctx, demo.Options{Dir: t.TempDir(), Log: log, Rules: []byte(chatopsRules)})
-	if err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	t.Cleanup(h.Close)
+	h, ctx := startWith(t, demo.Options{Rules: []byte(chatopsRules)})
 	if err := h.GitHub.SetPermission(demo.GitOpsRepo, "carol", "read"); err != nil {
 		t.Fatal(err)
 	}

@@ -23,10 +23,18 @@ import (
 
 func start(t *testing.T) (*demo.Harness, context.Context) {
 	t.Helper()
+	return startWith(t, demo.Options{})
+}
+
+// startWith starts the GitHub test server and promobot with o (Dir and Log
+// filled in) for one test.
+func startWith(t *testing.T, o demo.Options) (*demo.Harness, context.Context) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
-	h, err := demo.Start(ctx, demo.Options{Dir: t.TempDir(), Log: log})
+	o.Dir = t.TempDir()
+	o.Log = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
+	h, err := demo.Start(ctx, o)
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}

@@ -1,12 +1,8 @@
 package integration
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/promobot/promobot/internal/demo"
 	"github.com/promobot/promobot/internal/worker"
@@ -35,23 +31,17 @@ services:
 // TestSplitTargets: an environment with splitTargets opens one PR per
 // regional overlay, each on its own branch, each rendering the new image.
 func TestSplitTargets(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
 	overlay := func(env string) string {
 		return "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: payments-" + env +
 			"\nresources:\n  - ../../base\nimages:\n  - name: registry.example.com/payment-service\n    newTag: sha-0a1b2c3\n"
 	}
-	h, err := demo.Start(ctx, demo.Options{
-		Dir: t.TempDir(), Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), Rules: []byte(splitRules),
+	h, ctx := startWith(t, demo.Options{
+		Rules: []byte(splitRules),
 		GitOpsFiles: map[string]string{
 			demo.OverlayPath("prod-eu"): overlay("prod-eu"),
 			demo.OverlayPath("prod-us"): overlay("prod-us"),
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
 	staging := mergedStagingPR(t, ctx, h)
 	comment(t, ctx, h, staging.Number, "bob", "/promote prod")
 	r := expect(t, ctx, h, 2, worker.Opened)
