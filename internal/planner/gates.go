@@ -158,7 +158,7 @@ func soakGate(ctx context.Context, rs *rules.Rules, in intent.Intent, env rules.
 		if !ok || len(svc.Targets[prev]) == 0 {
 			continue
 		}
-		path, spec := locate(svc, svc.Targets[prev][0], v.Base)
+		path, spec := Locate(svc, svc.Targets[prev][0], v.Base.Exists)
 		want := c.New
 		since, ok, err := v.History.FirstSeen(ctx, path, func(b []byte) bool {
 			ref, err := edit.Get(b, spec)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/promobot/promobot/internal/edit"
+	"github.com/promobot/promobot/internal/fate"
 	"github.com/promobot/promobot/internal/intent"
 	"github.com/promobot/promobot/internal/rules"
 )
@@ -31,18 +32,34 @@ type History interface {
 	FirstSeen(ctx context.Context, path string, holds func([]byte) bool) (since time.Time, ok bool, err error)
 }
 
-// Views are what a decision reads: the base branch head, the promotion
-// branch when it already exists (nil otherwise), and the base branch's
-// history (nil when unavailable: the soak gate then says it was not checked).
-type Views struct {
-	Base    RepoView
-	Branch  RepoView
-	History History
+// TreeView is a RepoView backed by git: it knows its commit's root tree,
+// which the writer builds the promotion commit on.
+type TreeView interface {
+	RepoView
+	Tree() string
 }
 
-// ErrTerminal marks errors that retrying cannot fix (invalid repository
-// file, intent naming an unknown service); the worker dead-letters them.
-var ErrTerminal = errors.New("terminal")
+// Branches reads promotion branches by name: (nil, nil) when the branch
+// does not exist. The planner names the branch once and asks for it here,
+// so nobody else derives branch names.
+type Branches interface {
+	Branch(ctx context.Context, name string) (RepoView, error)
+}
+
+// BranchFunc adapts a function to Branches.
+type BranchFunc func(ctx context.Context, name string) (RepoView, error)
+
+// Branch calls f.
+func (f BranchFunc) Branch(ctx context.Context, name string) (RepoView, error) { return f(ctx, name) }
+
+// Views are what a decision reads: the base branch head, the promotion
+// branches (nil: none exist), and the base branch's history (nil when
+// unavailable: the soak gate then says it was not checked).
+type Views struct {
+	Base     RepoView
+	Branches Branches
+	History  History
+}
 
 // Change is one service's tag moving in one file.
 type Change struct {
@@ -71,14 +88,22 @@ type GateResult struct {
 	RetryAt time.Time `json:"retryAt,omitzero"` // set when the gate opens with time
 }
 
-// Plan is what the writer applies.
+// Plan is what the writer applies: every fact it needs is decided here
+// and carried, so nothing downstream re-derives one.
 type Plan struct {
-	IntentID   string
-	Kind       intent.Kind
+	IntentID string
+	Kind     intent.Kind
+	// Target is the unit of leases and PRs; Target.String() keys the PR state.
 	Target     intent.Target
 	BaseBranch string
 	BaseSHA    string
-	Branch     string
+	// BaseTree is BaseSHA's root tree when the base view is backed by git
+	// (the writer builds on it); empty otherwise.
+	BaseTree string
+	// Branch is the promotion branch (per-target part included); BranchExists
+	// says whether it existed when the plan was made.
+	Branch       string
+	BranchExists bool
 	// Direct commits to the base branch instead of opening a PR.
 	Direct    bool
 	AutoMerge bool
@@ -119,7 +144,7 @@ type Decision struct {
 // Decide resolves an intent against the rules and the repository.
 func Decide(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, now time.Time) (Decision, error) {
 	if len(in.Services) == 0 {
-		return Decision{}, fmt.Errorf("intent %s names no service: %w", in.ID, ErrTerminal)
+		return Decision{}, fate.Terminalf("intent %s names no service", in.ID)
 	}
 	svcs := make([]*rules.Service, 0, len(in.Services))
 	for _, name := range in.Services {
@@ -132,10 +157,20 @@ func Decide(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, now
 		}
 		svcs = append(svcs, svc)
 	}
-	if in.Group && v.Branch != nil {
+	branchName, err := BranchFor(rs, in)
+	if err != nil {
+		return Decision{}, err
+	}
+	var onBranch RepoView
+	if v.Branches != nil {
+		if onBranch, err = v.Branches.Branch(ctx, branchName); err != nil {
+			return Decision{}, fmt.Errorf("read branch %s: %w", branchName, err)
+		}
+	}
+	if in.Group && onBranch != nil {
 		// The group branch is rebuilt on the base each time: keep every
 		// service it still proposes, not only this event's.
-		pending, err := pendingOnBranch(ctx, rs, in, v, svcs)
+		pending, err := pendingOnBranch(ctx, rs, in, v.Base, onBranch, svcs)
 		if err != nil {
 			return Decision{}, err
 		}
@@ -153,6 +188,7 @@ func Decide(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, now
 		Target:     in.Target(),
 		BaseBranch: env.BaseBranch,
 		BaseSHA:    v.Base.Commit(),
+		Branch:     branchName,
 		Direct:     env.Direct,
 		AutoMerge:  env.AutoMerge,
 		Reviewers:  env.Reviewers,
@@ -228,14 +264,9 @@ func Decide(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, now
 		}
 		p.TicketURL = u
 	}
-	branch, err := rs.Branch(in.To, p.Target.Service)
-	if err != nil {
-		return Decision{}, fmt.Errorf("render branch: %w", err)
+	if tv, ok := v.Base.(TreeView); ok {
+		p.BaseTree = tv.Tree()
 	}
-	if in.Part != "" {
-		branch += "/" + in.Part
-	}
-	p.Branch = branch
 	title, err := rs.Title(rules.TitleData{
 		Service: changedServices(p.Changes)[0], Services: changedServices(p.Changes), Tag: tags[0], Env: in.To, From: from,
 		Ticket: ticket, Rollback: in.Kind == intent.KindRollback,
@@ -247,8 +278,9 @@ func Decide(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, now
 	if in.Part != "" {
 		p.Title += " (" + in.Part + ")"
 	}
-	if !p.Direct && v.Branch != nil {
-		p.Supersedes, p.BranchCurrent, p.BranchStale, err = compareBranch(ctx, v.Branch, p)
+	if !p.Direct && onBranch != nil {
+		p.BranchExists = true
+		p.Supersedes, p.BranchCurrent, p.BranchStale, err = compareBranch(ctx, onBranch, p)
 		if err != nil {
 			return Decision{}, err
 		}
@@ -263,7 +295,7 @@ func Decide(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, now
 
 // pendingOnBranch returns the repository's other services whose files in
 // the target environment differ between the group branch and the base.
-func pendingOnBranch(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, have []*rules.Service) ([]*rules.Service, error) {
+func pendingOnBranch(ctx context.Context, rs *rules.Rules, in intent.Intent, base, branch RepoView, have []*rules.Service) ([]*rules.Service, error) {
 	seen := map[string]bool{}
 	for _, s := range have {
 		seen[s.Name] = true
@@ -274,15 +306,15 @@ func pendingOnBranch(ctx context.Context, rs *rules.Rules, in intent.Intent, v V
 			continue
 		}
 		for _, t := range svc.Targets[in.To] {
-			path, _ := locate(svc, t, v.Base)
-			onBranch, err := v.Branch.ReadFile(ctx, path)
+			path, _ := Locate(svc, t, base.Exists)
+			onBranch, err := branch.ReadFile(ctx, path)
 			if errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
 			if err != nil {
 				return nil, fmt.Errorf("read %s on the group branch: %w", path, err)
 			}
-			onBase, err := v.Base.ReadFile(ctx, path)
+			onBase, err := base.ReadFile(ctx, path)
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("read %s: %w", path, err)
 			}
@@ -314,13 +346,13 @@ func wantedRef(ctx context.Context, rs *rules.Rules, svc *rules.Service, in inte
 		return edit.Ref{Tag: in.Tag}, "", nil
 	}
 	if from == "" {
-		return edit.Ref{}, "", fmt.Errorf("intent %s: %s needs a tag or a source environment: %w", in.ID, in.Kind, ErrTerminal)
+		return edit.Ref{}, "", fate.Terminalf("intent %s: %s needs a tag or a source environment", in.ID, in.Kind)
 	}
 	targets := svc.Targets[from]
 	if len(targets) == 0 {
-		return edit.Ref{}, "", fmt.Errorf("service %s has no targets in %s: %w", svc.Name, from, ErrTerminal)
+		return edit.Ref{}, "", fate.Terminalf("service %s has no targets in %s", svc.Name, from)
 	}
-	path, spec := locate(svc, targets[0], base)
+	path, spec := Locate(svc, targets[0], base.Exists)
 	data, err := base.ReadFile(ctx, path)
 	if err != nil {
 		return edit.Ref{}, "", readErr(path, err)
@@ -330,7 +362,7 @@ func wantedRef(ctx context.Context, rs *rules.Rules, svc *rules.Service, in inte
 		return edit.Ref{}, fmt.Sprintf("%s sets no tag for %s in %s", path, svc.Image, from), nil
 	}
 	if err != nil {
-		return edit.Ref{}, "", fmt.Errorf("read tag from %s: %v: %w", path, err, ErrTerminal)
+		return edit.Ref{}, "", fate.Terminalf("read tag from %s: %w", path, err)
 	}
 	return ref, "", nil
 }
@@ -344,26 +376,26 @@ func editTargets(ctx context.Context, svc *rules.Service, env, part string, want
 		}
 	}
 	if len(targets) == 0 {
-		return nil, nil, fmt.Errorf("service %s has no targets in %s (part %q): %w", svc.Name, env, part, ErrTerminal)
+		return nil, nil, fate.Terminalf("service %s has no targets in %s (part %q)", svc.Name, env, part)
 	}
 	var changes []Change
 	var edits []FileEdit
 	for _, t := range targets {
-		path, spec := locate(svc, t, base)
+		path, spec := Locate(svc, t, base.Exists)
 		old, err := base.ReadFile(ctx, path)
 		if err != nil {
 			return nil, nil, readErr(path, err)
 		}
 		cur, err := edit.Get(old, spec)
 		if err != nil && !errors.Is(err, edit.ErrNotFound) {
-			return nil, nil, fmt.Errorf("read tag from %s: %v: %w", path, err, ErrTerminal)
+			return nil, nil, fate.Terminalf("read tag from %s: %w", path, err)
 		}
 		if sameRef(cur, want) {
 			continue
 		}
 		out, err := edit.Set(old, spec, want)
 		if err != nil {
-			return nil, nil, fmt.Errorf("edit %s: %v: %w", path, err, ErrTerminal)
+			return nil, nil, fate.Terminalf("edit %s: %w", path, err)
 		}
 		changes = append(changes, Change{Service: svc.Name, Env: env, Image: svc.Image, Path: path, Old: cur, New: want, spec: spec})
 		edits = append(edits, FileEdit{Path: path, Old: old, New: out})
@@ -379,11 +411,12 @@ func sameRef(cur, want edit.Ref) bool {
 	return cur.Tag == want.Tag && cur.Digest == ""
 }
 
-// locate returns the file path and edit spec of one target. A kustomize
-// directory without a kustomization file yields its directory path, which
-// then reads as missing with a message that names it.
-func locate(svc *rules.Service, t rules.Target, base RepoView) (string, edit.Spec) {
-	path := t.TargetFile(base.Exists)
+// Locate returns the file path and edit spec of one target, given which
+// files exist. A kustomize directory without a kustomization file yields
+// its directory path, which then reads as missing with a message that
+// names it.
+func Locate(svc *rules.Service, t rules.Target, exists func(string) bool) (string, edit.Spec) {
+	path := t.TargetFile(exists)
 	if path == "" {
 		path = t.Kustomize + "/kustomization.yaml"
 	}
@@ -399,7 +432,7 @@ func locate(svc *rules.Service, t rules.Target, base RepoView) (string, edit.Spe
 
 func readErr(path string, err error) error {
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("configured file %s does not exist: %w", path, ErrTerminal)
+		return fate.Terminalf("configured file %s does not exist: %w", path, err)
 	}
 	return fmt.Errorf("read %s: %w", path, err)
 }
@@ -431,6 +464,22 @@ func compareBranch(ctx context.Context, branch RepoView, p *Plan) (prev []Change
 		}
 	}
 	return prev, current, stale, nil
+}
+
+// BranchFor names the promotion branch of an intent: the rules' branch
+// template for its target, with the target's part appended when the
+// environment opens one PR per target. A template that does not render is
+// a rules error no retry fixes.
+func BranchFor(rs *rules.Rules, in intent.Intent) (string, error) {
+	t := in.Target()
+	branch, err := rs.Branch(t.Env, t.Service)
+	if err != nil {
+		return "", fate.Terminalf("render branch: %w", err)
+	}
+	if t.Part != "" {
+		branch += "/" + t.Part
+	}
+	return branch, nil
 }
 
 // findTicket takes the ticket from the intent, else from the source message

@@ -274,7 +274,7 @@ func TestDecideBranchStates(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			branch := repo("sha-2222222", tc.branchTag, "v1.2.0", "v1.2.0")
-			dec, err := Decide(context.Background(), rs, in, Views{Base: base, Branch: branch}, now)
+			dec, err := Decide(context.Background(), rs, in, Views{Base: base, Branches: anyBranch(branch)}, now)
 			if err != nil || dec.Plan == nil {
 				t.Fatalf("Decide: %v %+v", err, dec)
 			}
@@ -391,7 +391,7 @@ func TestGroupBranchKeepsPendingServices(t *testing.T) {
 	}
 	branch.files["charts/web/values-staging.yaml"] = "image:\n  repository: registry.example.com/web\n  tag: v1.0.0\n"
 	in := intent.Intent{ID: "d:0", Kind: intent.KindPromote, Repo: "acme/gitops", Services: []string{"payment-service"}, From: "dev", To: "staging", Group: true}
-	dec, err := Decide(context.Background(), rs, in, Views{Base: base, Branch: branch}, now)
+	dec, err := Decide(context.Background(), rs, in, Views{Base: base, Branches: anyBranch(branch)}, now)
 	if err != nil || dec.Plan == nil {
 		t.Fatalf("Decide: %v %+v", err, dec)
 	}
@@ -401,4 +401,9 @@ func TestGroupBranchKeepsPendingServices(t *testing.T) {
 	if dec.Plan.Branch != "promobot/staging/_group" {
 		t.Errorf("branch = %s", dec.Plan.Branch)
 	}
+}
+
+// anyBranch answers every branch name with v.
+func anyBranch(v RepoView) Branches {
+	return BranchFunc(func(context.Context, string) (RepoView, error) { return v, nil })
 }

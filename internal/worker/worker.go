@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-github/v60/github"
 	"github.com/rs/zerolog"
 
+	"github.com/promobot/promobot/internal/fate"
 	"github.com/promobot/promobot/internal/ghapp"
 	"github.com/promobot/promobot/internal/ghretry"
 	"github.com/promobot/promobot/internal/gitmirror"
@@ -192,18 +193,19 @@ func (w *Worker) promote(ctx context.Context, in intent.Intent, log zerolog.Logg
 	if svc, ok := rs.Service(in.Services[0]); ok && env.SplitTargets && in.Part == "" && !in.Group && len(in.Services) == 1 && len(svc.Targets[in.To]) > 1 {
 		return w.promoteParts(ctx, in, svc.Targets[in.To], log)
 	}
-	views := planner.Views{Base: base, History: history{m: w.Mirrors, repo: in.Repo, branch: env.BaseBranch}}
-	branch, err := rs.Branch(in.To, in.Target().Service)
-	if err != nil {
-		return res, fmt.Errorf("render branch: %v: %w", err, planner.ErrTerminal)
-	}
-	if _, err := w.Mirrors.Head(in.Repo, branch); err == nil {
-		bv, err := w.Mirrors.Snapshot(ctx, in.Repo, branch)
-		if err != nil {
-			return res, fmt.Errorf("read %s@%s: %w", in.Repo, branch, err)
-		}
-		views.Branch = bv
-	}
+	var branchView *gitmirror.Snapshot
+	views := planner.Views{Base: base, History: history{m: w.Mirrors, repo: in.Repo, branch: env.BaseBranch},
+		Branches: planner.BranchFunc(func(ctx context.Context, branch string) (planner.RepoView, error) {
+			if _, err := w.Mirrors.Head(in.Repo, branch); err != nil {
+				return nil, nil
+			}
+			bv, err := w.Mirrors.Snapshot(ctx, in.Repo, branch)
+			if err != nil {
+				return nil, fmt.Errorf("read %s@%s: %w", in.Repo, branch, err)
+			}
+			branchView = bv
+			return bv, nil
+		})}
 
 	dec, err := planner.Decide(ctx, rs, in, views, w.Now())
 	if err != nil {
@@ -224,7 +226,7 @@ func (w *Worker) promote(ctx context.Context, in intent.Intent, log zerolog.Logg
 	p := dec.Plan
 	c := prwriter.Change{
 		Repo: in.Repo, Key: p.Target.String(), BaseBranch: p.BaseBranch, BaseSHA: p.BaseSHA, BaseTree: base.Tree(),
-		Branch: p.Branch, BranchExists: views.Branch != nil, BranchCurrent: p.BranchCurrent, BranchStale: p.BranchStale,
+		Branch: p.Branch, BranchExists: branchView != nil, BranchCurrent: p.BranchCurrent, BranchStale: p.BranchStale,
 		Direct: p.Direct, CommitMessage: p.CommitMessage, Title: p.Title, Body: p.Body,
 		Users: p.Reviewers.Users, Teams: p.Reviewers.Teams, Labels: p.Labels, AutoMerge: p.AutoMerge,
 	}
@@ -338,7 +340,7 @@ func (w *Worker) expandRules(ctx context.Context, rs *rules.Rules, repo string, 
 		return base.FS(), nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("expand generators over %s@%s: %v: %w", repo, short(base.Commit()), err, planner.ErrTerminal)
+		return nil, fate.Terminalf("expand generators over %s@%s: %w", repo, short(base.Commit()), err)
 	}
 	w.mu.Lock()
 	if w.expanded == nil || len(w.expanded) > 64 {
@@ -447,7 +449,7 @@ func Retryable(err error, now time.Time) (time.Duration, bool) {
 	var ne net.Error
 	var wait *ghretry.WaitError
 	switch {
-	case errors.Is(err, planner.ErrTerminal), errors.Is(err, gitmirror.ErrTooLarge), errors.Is(err, gitmirror.ErrInvalidPath):
+	case fate.IsTerminal(err), errors.Is(err, gitmirror.ErrTooLarge), errors.Is(err, gitmirror.ErrInvalidPath):
 		return 0, false
 	case errors.As(err, &wait):
 		return max(wait.Until.Sub(now), time.Second), true

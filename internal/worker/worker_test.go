@@ -12,7 +12,7 @@ import (
 
 	"github.com/promobot/promobot/internal/ghretry"
 	"github.com/promobot/promobot/internal/gitmirror"
-	"github.com/promobot/promobot/internal/planner"
+	"github.com/promobot/promobot/internal/fate"
 	"github.com/promobot/promobot/internal/prwriter"
 )
 
@@ -28,7 +28,7 @@ func TestRetryable(t *testing.T) {
 		retry bool
 		delay time.Duration // checked when non-zero
 	}{
-		{"planner terminal", fmt.Errorf("edit x: %w", planner.ErrTerminal), false, 0},
+		{"planner terminal", fate.Terminalf("edit x: %w", errors.New("bad")), false, 0},
 		{"file too large", fmt.Errorf("read: %w", gitmirror.ErrTooLarge), false, 0},
 		{"404", fmt.Errorf("create tree: %w", ghErr(404)), false, 0},
 		{"422", fmt.Errorf("open pull request: %w", ghErr(422)), false, 0},
