@@ -115,4 +115,3 @@ func IsTerminal(err error) bool {
 	k, _ := Of(err)
 	return k == Terminal
 }
-

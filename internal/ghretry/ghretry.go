@@ -25,6 +25,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/promobot/promobot/internal/fate"
 )
 
 // Defaults for a zero Config.
@@ -207,7 +209,8 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				t.m.deferrals.WithLabelValues(reason).Inc()
 				t.cfg.Log.Warn().Str("method", req.Method).Str("route", route).Int("attempt", attempt).
 					Time("until", d.until).Str("reason", d.reason).Msg("github rate limit: deferring")
-				return nil, &WaitError{Until: d.until, Reason: reason}
+				// Born here with its fate: the intent retries at the reset.
+				return nil, fate.MarkRetryAt(&WaitError{Until: d.until, Reason: reason}, d.until)
 			}
 		case attempt >= t.cfg.MaxAttempts:
 			if err != nil {

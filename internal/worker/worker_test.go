@@ -10,9 +10,9 @@ import (
 
 	"github.com/google/go-github/v60/github"
 
+	"github.com/promobot/promobot/internal/fate"
 	"github.com/promobot/promobot/internal/ghretry"
 	"github.com/promobot/promobot/internal/gitmirror"
-	"github.com/promobot/promobot/internal/fate"
 	"github.com/promobot/promobot/internal/prwriter"
 )
 
