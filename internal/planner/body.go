@@ -19,6 +19,7 @@ var bodyTmpl = template.Must(template.New("body").Funcs(template.FuncMap{
 	"ref":   refString,
 	"short": shortSHA,
 	"code":  code,
+	"gates": GateSummary,
 }).Parse(bodyTemplate))
 
 // Metadata is the hidden machine-readable block at the end of every

@@ -2,6 +2,7 @@ package planner
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -114,6 +115,138 @@ func TestTimeGates(t *testing.T) {
 			}
 			if !dec.Refusal.RetryAt.Equal(tc.wantRetryAt) {
 				t.Errorf("RetryAt = %v, want %v", dec.Refusal.RetryAt, tc.wantRetryAt)
+			}
+		})
+	}
+}
+
+// gateInput is a GateInput for service svc moving to env under the rules in
+// yaml, promoted now, with nothing changed yet.
+func gateInput(t *testing.T, yaml, svc, env string) GateInput {
+	t.Helper()
+	rs, err := rules.Parse("rules.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, ok := rs.Service(svc)
+	if !ok {
+		t.Fatalf("no service %s", svc)
+	}
+	e, ok := rs.Env(svc, env)
+	if !ok {
+		t.Fatalf("no environment %s for %s", env, svc)
+	}
+	return GateInput{Rules: rs, Service: s, Env: e, Kind: intent.KindPromote, Now: now}
+}
+
+func tagChange(svc, env, old, new string) Change {
+	return Change{Service: svc, Env: env, Old: refOf(old), New: refOf(new)}
+}
+
+// gateWant is what a gate's table test expects: reason is a substring;
+// retryAt zero means the gate does not open with time.
+type gateWant struct {
+	open    bool
+	reason  string
+	retryAt time.Time
+}
+
+func checkGate(t *testing.T, g Gate, in GateInput, want gateWant) {
+	t.Helper()
+	got, err := g.Check(context.Background(), in)
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if got.Open != want.open || !strings.Contains(got.Reason, want.reason) || !got.RetryAt.Equal(want.retryAt) {
+		t.Errorf("got open=%v reason=%q retryAt=%v, want open=%v reason ~%q retryAt=%v",
+			got.Open, got.Reason, got.RetryAt, want.open, want.reason, want.retryAt)
+	}
+	if !got.RetryAt.IsZero() && !strings.Contains(got.Reason, got.RetryAt.UTC().Format(time.RFC3339)) {
+		t.Errorf("reason %q does not say when the gate opens (%v)", got.Reason, got.RetryAt)
+	}
+}
+
+func TestCheckGates(t *testing.T) {
+	in := gateInput(t, testRules, "payment-service", "prod")
+	in.Views = Views{Base: repo("sha-2222222", "sha-1111111", "v1.2.0", "v1.2.0")}
+	for _, tc := range []struct {
+		name   string
+		change Change
+		ticket string
+		closed []string
+	}{
+		{name: "all open", change: tagChange("payment-service", "prod", "v1.2.0", "v1.3.0"), ticket: "PAY-7"},
+		{name: "every closed gate is reported, not only the first", change: tagChange("payment-service", "prod", "v1.2.0", "latest"),
+			closed: []string{GateTagPattern, GateTicket}},
+		{name: "downgrade and ticket", change: tagChange("payment-service", "prod", "v1.2.0", "v1.1.0"), ticket: "nope",
+			closed: []string{GateDowngrade, GateTicket}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := in
+			in.Changes, in.Ticket = []Change{tc.change}, tc.ticket
+			gs, err := checkGates(context.Background(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names, closed []string
+			for _, g := range gs {
+				names = append(names, g.Gate)
+				if !g.Open {
+					closed = append(closed, g.Gate)
+				}
+			}
+			order := []string{GateTagPattern, GateDowngrade, GateTicket, GateWindow, GateSoak}
+			if strings.Join(names, ",") != strings.Join(order, ",") {
+				t.Errorf("gates %v, want %v", names, order)
+			}
+			if strings.Join(closed, ",") != strings.Join(tc.closed, ",") {
+				t.Errorf("closed %v, want %v", closed, tc.closed)
+			}
+		})
+	}
+}
+
+func TestCheckGatesError(t *testing.T) {
+	in := gateInput(t, gatedRules, "payment-service", "prod")
+	boom := errors.New("boom")
+	in.Views = Views{Base: repo("a", "v1.3.0", "v1.2.0", "v1.2.0"), History: errHistory{boom}}
+	in.Changes = []Change{tagChange("payment-service", "prod", "v1.2.0", "v1.3.0")}
+	in.Now = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	gs, err := checkGates(context.Background(), in)
+	if !errors.Is(err, boom) || gs != nil {
+		t.Fatalf("got %v, %v; want the history error", gs, err)
+	}
+	if !strings.HasPrefix(err.Error(), GateSoak+" gate: ") {
+		t.Errorf("error %q does not name the gate", err)
+	}
+}
+
+type errHistory struct{ err error }
+
+func (h errHistory) FirstSeen(context.Context, string, func([]byte) bool) (time.Time, bool, error) {
+	return time.Time{}, false, h.err
+}
+
+func TestGateSummary(t *testing.T) {
+	at := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		gs   []GateResult
+		want string
+	}{
+		{name: "none", want: ""},
+		{name: "open and closed", gs: []GateResult{
+			{Gate: GateTagPattern, Open: true, Reason: "every tag matches"},
+			{Gate: GateTicket, Reason: "prod requires a change ticket"},
+		}, want: "- ✅ tag pattern: every tag matches\n- ⛔ change ticket: prod requires a change ticket\n"},
+		{name: "closed until a time", gs: []GateResult{{Gate: GateWindow, Reason: "outside every allow window; opens 2026-11-30T08:00:00Z", RetryAt: at}},
+			want: "- ⏳ deployment window: outside every allow window; opens 2026-11-30T08:00:00Z\n"},
+		{name: "typed text stays in its item and out of HTML", gs: []GateResult{{Gate: GateTicket, Reason: "ticket \"<!-- x\nY-1\" does not match"}},
+			want: "- ⛔ change ticket: ticket \"&lt;!-- x Y-1\" does not match\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := GateSummary(tc.gs); got != tc.want {
+				t.Errorf("got\n%s\nwant\n%s", got, tc.want)
 			}
 		})
 	}

@@ -230,7 +230,7 @@ func Decide(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, now
 	}
 
 	ticket := findTicket(rs, first.Name, in)
-	gates, err := checkGates(ctx, rs, first, env, in, p.Changes, ticket, v, now)
+	gates, err := checkGates(ctx, GateInput{Rules: rs, Service: first, Env: env, Kind: in.Kind, Changes: p.Changes, Ticket: ticket, Views: v, Now: now})
 	if err != nil {
 		return Decision{}, err
 	}
