@@ -15,7 +15,9 @@ import (
 func TestFate(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	resp := func(code int) *http.Response { return &http.Response{StatusCode: code, Request: &http.Request{}} }
-	ghErr := func(code int) error { return &github.ErrorResponse{Response: resp(code), Message: http.StatusText(code)} }
+	ghErr := func(code int) error {
+		return &github.ErrorResponse{Response: resp(code), Message: http.StatusText(code)}
+	}
 	wait := fate.MarkRetryAt(&WaitError{Until: now.Add(time.Hour)}, now.Add(time.Hour))
 	ninety := 90 * time.Second
 	for _, tc := range []struct {

@@ -16,6 +16,10 @@ type compiled struct {
 	keys   map[string]pos
 	base   *Rules // the unexpanded rules, for an expanded copy
 
+	// origins names the generator and directory of each generated service,
+	// recorded by the expansion that made it.
+	origins map[string]Origin
+
 	envIndex map[string]int
 	services map[string]*Service
 	svc      map[string]*svcCompiled

@@ -117,11 +117,7 @@ func (r *Rules) expand(ctx context.Context, repos func(repo string) (fs.FS, erro
 	}
 	out := *r
 	out.Services = append([]Service(nil), r.Services...)
-	type origin struct {
-		gen int
-		dir string
-	}
-	var origins []origin
+	var origins []Origin
 	for gi := range r.Generators {
 		g := &r.Generators[gi]
 		fsys, err := repos(g.Repo)
@@ -133,7 +129,7 @@ func (r *Rules) expand(ctx context.Context, repos func(repo string) (fs.FS, erro
 			return nil, fmt.Errorf("generator %d: %w", gi, err)
 		}
 		for _, d := range dirs {
-			origins = append(origins, origin{gi, d})
+			origins = append(origins, Origin{Generator: gi, Dir: d})
 		}
 	}
 
@@ -144,16 +140,18 @@ func (r *Rules) expand(ctx context.Context, repos func(repo string) (fs.FS, erro
 	}
 	// Generated services go through the same validation as explicit ones,
 	// with errors pointing at the generator and naming the directory.
+	made := make(map[string]Origin, len(origins))
 	for _, o := range origins {
-		g := &r.Generators[o.gen]
-		p := indexPath("generators", o.gen)
-		c.note = o.dir + ": "
-		s, ok := generate(c, g, p, genData{Dir: path.Base(o.dir), Path: o.dir})
+		g := &r.Generators[o.Generator]
+		p := indexPath("generators", o.Generator)
+		c.note = o.Dir + ": "
+		s, ok := generate(c, g, p, genData{Dir: path.Base(o.Dir), Path: o.Dir})
 		if !ok {
 			continue
 		}
 		out.Services = append(out.Services, *s)
 		entries = append(entries, svcEntry{path: p + ".service", note: c.note})
+		made[s.Name] = o
 	}
 	c.note = ""
 	comp := validate(&out, c, entries)
@@ -162,8 +160,23 @@ func (r *Rules) expand(ctx context.Context, repos func(repo string) (fs.FS, erro
 	}
 	comp.digest, comp.file, comp.vals, comp.keys = r.c.digest, r.c.file, r.c.vals, r.c.keys
 	comp.base = r
+	comp.origins = made
 	out.c = comp
 	return &out, nil
+}
+
+// Origin is where a generated service came from: the index of its
+// generator in the file and the directory it was generated for.
+type Origin struct {
+	Generator int
+	Dir       string
+}
+
+// Origin returns the generator and directory that produced the named
+// service; ok is false for a service written in the file, or none.
+func (r *Rules) Origin(name string) (o Origin, ok bool) {
+	o, ok = r.cc().origins[name]
+	return o, ok
 }
 
 // ForPaths returns r with its generators expanded over the directories that

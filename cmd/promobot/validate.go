@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+
+	"github.com/spf13/cobra"
+
+	"github.com/promobot/promobot/internal/localrepo"
+	"github.com/promobot/promobot/internal/rules"
+	"github.com/promobot/promobot/internal/status"
+)
+
+func newValidate() *cobra.Command {
+	var repo string
+	cmd := &cobra.Command{
+		Use:   "validate RULES",
+		Short: "Check a rules file offline; exit 1 with every error",
+		Long: `Check a rules file offline and print every error with file, line and column.
+
+With --repo, generators are expanded against the checkout and every target is
+checked there: the path must exist; helm and manifest targets must already set
+the service's image (a kustomization without an images entry is fine: promobot
+adds it).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			stderr := cmd.ErrOrStderr()
+			rs, err := rules.Load(args[0])
+			if err == nil && repo != "" {
+				rs, err = checkRepo(cmd.Context(), rs, repo, stderr)
+			}
+			if err != nil {
+				fmt.Fprintln(stderr, err)
+				return exitError{1}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d environments, %d services)\n", args[0], len(rs.Environments), len(rs.Services))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&repo, "repo", "", "GitOps checkout: also check that every target file exists and sets the image")
+	return cmd
+}
+
+// checkRepo expands rs against the checkout and checks every target there.
+// Problems are printed one a line; their count is the error.
+func checkRepo(ctx context.Context, rs *rules.Rules, dir string, stderr io.Writer) (*rules.Rules, error) {
+	rs, d, err := openCheckout(ctx, rs, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	problems, err := rs.CheckTargets(ctx, d.FS(), status.CheckImage)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range problems {
+		fmt.Fprintln(stderr, p)
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%d problem(s) in %s", len(problems), dir)
+	}
+	return rs, nil
+}
+
+// openCheckout opens the checkout at dir and expands rs's generators against
+// it. Every generator is listed against this one checkout, whatever
+// repository it names: offline, the checkout is the only repository there is.
+func openCheckout(ctx context.Context, rs *rules.Rules, dir string) (*rules.Rules, *localrepo.Dir, error) {
+	d, err := localrepo.Open(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	x, err := rs.Expand(ctx, func(string) (fs.FS, error) { return d.FS(), nil })
+	if err != nil {
+		_ = d.Close() // the expansion error is the one worth reporting
+		return nil, nil, err
+	}
+	return x, d, nil
+}
