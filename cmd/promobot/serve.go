@@ -23,7 +23,8 @@ const (
 	modeWorker  mode = "worker"
 )
 
-// serveFlags are the SPEC §10 settings, each with its PROMOBOT_* variable.
+// serveFlags are the server settings, each with its PROMOBOT_* variable
+// (the README lists them all).
 type serveFlags struct {
 	rules, listen, dataDir, natsURL, apiURL, appID, keyFile, secretFile string
 	logFormat, logLevel                                                 string

@@ -23,6 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
+	"github.com/promobot/promobot/internal/chatops"
+	"github.com/promobot/promobot/internal/checkout"
 	"github.com/promobot/promobot/internal/ghapp"
 	"github.com/promobot/promobot/internal/ghretry"
 	"github.com/promobot/promobot/internal/gitmirror"
@@ -160,14 +162,17 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 			return nil, err
 		}
 		w := &worker.Worker{
-			Rules: a.rules.Current, Clients: clients, Mirrors: gitmirror.New(filepath.Join(cfg.DataDir, "mirrors")),
-			Writer: &prwriter.Writer{State: kvState{a.q.State()}}, Replies: kvState{a.q.State()}, Leases: a.q, LeaseTTL: qcfg.LeaseTTL, Log: log, Now: time.Now, Observe: cfg.Observe,
+			Holder:   a.q,
+			Repos:    &checkout.Source{Clients: clients, Mirrors: gitmirror.New(filepath.Join(cfg.DataDir, "mirrors")), Rules: a.rules.Current},
+			Writer:   &prwriter.Writer{State: kvState{a.q.State()}},
+			Commands: &chatops.Commands{Replies: kvState{a.q.State()}, Log: log},
+			Log:      log, Now: time.Now, Observe: cfg.Observe,
 		}
 		a.consumed = make(chan error, 1)
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
-			a.consumed <- a.q.Consume(runCtx, cfg.Workers, w.Handle)
+			a.consumed <- a.q.Consume(runCtx, cfg.Workers, func(ctx context.Context, d *queue.Delivery) queue.Outcome { return w.Handle(ctx, d) })
 		}()
 	}
 	a.wg.Add(1)
@@ -272,12 +277,12 @@ func (s kvState) PutPR(ctx context.Context, key string, r prwriter.PRRecord) err
 	return s.put(ctx, "pr/"+key, r)
 }
 
-func (s kvState) GetReply(ctx context.Context, key string) (r worker.ReplyRecord, ok bool, err error) {
+func (s kvState) GetReply(ctx context.Context, key string) (r chatops.ReplyRecord, ok bool, err error) {
 	ok, err = s.get(ctx, key, &r)
 	return r, ok, err
 }
 
-func (s kvState) PutReply(ctx context.Context, key string, r worker.ReplyRecord) error {
+func (s kvState) PutReply(ctx context.Context, key string, r chatops.ReplyRecord) error {
 	return s.put(ctx, key, r)
 }
 

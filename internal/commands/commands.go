@@ -1,5 +1,5 @@
 // Package commands parses the ChatOps commands of issue and pull-request
-// comments (SPEC §5):
+// comments:
 //
 //	/promote <env> [<service> ...] [--tag <tag>] [--ticket <KEY>]
 //	/rollback <env> <service> --tag <tag> [--ticket <KEY>]

@@ -13,11 +13,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
 	"github.com/google/go-github/v60/github"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/promobot/promobot/internal/fate"
 	"github.com/promobot/promobot/internal/ghretry"
 )
 
@@ -162,7 +164,7 @@ func (c *Clients) lookup(ctx context.Context, repo string) (int64, error) {
 	}
 	inst, _, err := appClient.Apps.FindRepositoryInstallation(ctx, owner, name)
 	if err != nil {
-		return 0, fmt.Errorf("find installation of %s: %w", repo, err)
+		return 0, fmt.Errorf("find installation of %s: %w", repo, ghretry.Fate(err, time.Now()))
 	}
 	c.mu.Lock()
 	c.repoIDs[repo] = inst.GetID()
@@ -186,7 +188,7 @@ func (c *Clients) CloneURL(ctx context.Context, in *Installation, repo, known st
 		}
 		r, _, err := in.Client.Repositories.Get(ctx, owner, name)
 		if err != nil {
-			return "", fmt.Errorf("get repository %s: %w", repo, err)
+			return "", fmt.Errorf("get repository %s: %w", repo, ghretry.Fate(err, time.Now()))
 		}
 		known = r.GetCloneURL()
 	}
@@ -199,7 +201,7 @@ func (c *Clients) CloneURL(ctx context.Context, in *Installation, repo, known st
 func split(repo string) (string, string, error) {
 	owner, name, ok := strings.Cut(repo, "/")
 	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
-		return "", "", fmt.Errorf("invalid repository %q", repo)
+		return "", "", fate.Terminalf("invalid repository %q", repo)
 	}
 	return owner, name, nil
 }

@@ -51,7 +51,7 @@ func rateLimit(status int, h http.Header, body []byte, now time.Time, strikes in
 	return "", time.Time{}, false
 }
 
-// parseRetryAfter accepts delay-seconds or an HTTP date (RFC 9110 §10.2.3),
+// parseRetryAfter accepts both forms HTTP allows, delay-seconds or a date,
 // clamped to [0, maxHint].
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	if v == "" {

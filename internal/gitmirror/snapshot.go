@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/promobot/promobot/internal/fate"
 	"io"
 	"io/fs"
 	"path"
@@ -101,16 +102,16 @@ func (s *Snapshot) CommitTime() time.Time { return s.when }
 // result is slash-separated with no "." elements; "" is refused.
 func cleanPath(p string) (string, error) {
 	if p == "" || !utf8.ValidString(p) || strings.IndexByte(p, 0) >= 0 || path.IsAbs(p) || strings.HasPrefix(p, `\`) {
-		return "", fmt.Errorf("%w: %q", ErrInvalidPath, p)
+		return "", fate.MarkTerminal(fmt.Errorf("%w: %q", ErrInvalidPath, p))
 	}
 	for _, el := range strings.Split(p, "/") {
 		if el == ".." {
-			return "", fmt.Errorf("%w: %q", ErrInvalidPath, p)
+			return "", fate.MarkTerminal(fmt.Errorf("%w: %q", ErrInvalidPath, p))
 		}
 	}
 	c := path.Clean(p)
 	if c == "." {
-		return "", fmt.Errorf("%w: %q", ErrInvalidPath, p)
+		return "", fate.MarkTerminal(fmt.Errorf("%w: %q", ErrInvalidPath, p))
 	}
 	return c, nil
 }
@@ -118,6 +119,8 @@ func cleanPath(p string) (string, error) {
 // ReadFile returns the content of the regular file at p. Missing files give
 // an error matching fs.ErrNotExist; files over MaxFileSize ErrTooLarge;
 // symlinks and submodules are refused (a symlink may point out of the repo).
+// Every refusal is marked terminal: the same commit reads the same way on
+// every retry.
 func (s *Snapshot) ReadFile(ctx context.Context, p string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -143,9 +146,9 @@ func (s *Snapshot) blobLocked(p string, e *object.TreeEntry) ([]byte, error) {
 	switch e.Mode {
 	case filemode.Regular, filemode.Executable, filemode.Deprecated:
 	case filemode.Dir:
-		return nil, &fs.PathError{Op: "read", Path: p, Err: errIsDir}
+		return nil, fate.MarkTerminal(&fs.PathError{Op: "read", Path: p, Err: errIsDir})
 	default:
-		return nil, &fs.PathError{Op: "read", Path: p, Err: errNotRegular}
+		return nil, fate.MarkTerminal(&fs.PathError{Op: "read", Path: p, Err: errNotRegular})
 	}
 	return readBlob(s.st.s, p, e.Hash)
 }
@@ -156,7 +159,7 @@ func readBlob(st *filesystem.Storage, p string, h plumbing.Hash) ([]byte, error)
 		return nil, fmt.Errorf("gitmirror: read %s: %w", p, err)
 	}
 	if b.Size > MaxFileSize {
-		return nil, &fs.PathError{Op: "read", Path: p, Err: ErrTooLarge}
+		return nil, fate.MarkTerminal(&fs.PathError{Op: "read", Path: p, Err: ErrTooLarge})
 	}
 	r, err := b.Reader()
 	if err != nil {
@@ -171,7 +174,7 @@ func readBlob(st *filesystem.Storage, p string, h plumbing.Hash) ([]byte, error)
 		return nil, fmt.Errorf("gitmirror: read %s: %w", p, err)
 	}
 	if len(data) > MaxFileSize {
-		return nil, &fs.PathError{Op: "read", Path: p, Err: ErrTooLarge}
+		return nil, fate.MarkTerminal(&fs.PathError{Op: "read", Path: p, Err: ErrTooLarge})
 	}
 	return data, nil
 }

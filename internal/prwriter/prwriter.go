@@ -1,7 +1,10 @@
 // Package prwriter applies a plan to GitHub idempotently: one commit made
-// through the Git Data API on a deterministic branch (or directly on the base
+// through the Git Data API on the plan's branch (or directly on the base
 // branch), one pull request per target that later promotions update, the
-// environment's reviewers and labels, and the replies and statuses people see.
+// environment's reviewers and labels, and the statuses people see.
+//
+// Every failure leaves here with its fate decided (see package fate): the
+// writer is where a GitHub answer is first understood.
 package prwriter
 
 import (
@@ -10,40 +13,13 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 
-	"github.com/google/go-github/v60/github"
+	"github.com/promobot/promobot/internal/fate"
+	"github.com/promobot/promobot/internal/ghretry"
+	"github.com/promobot/promobot/internal/planner"
 )
-
-// File is one file's full new content.
-type File struct {
-	Path    string
-	Content []byte
-}
-
-// Change is what to write. The planner's Plan is translated into it by the worker.
-type Change struct {
-	Repo       string // owner/name
-	Key        string // target key (repo/service/env): one PR per key
-	BaseBranch string
-	BaseSHA    string // the commit the edits were computed against
-	BaseTree   string // its root tree
-	Branch     string // promotion branch (ignored when Direct)
-	// BranchExists says whether Branch exists now (known from the mirror).
-	BranchExists bool
-	// BranchCurrent says the branch already holds exactly these files: no commit needed.
-	BranchCurrent bool
-	// BranchStale says the branch proposes nothing the base does not run:
-	// its PR was merged or closed, so the remembered PR must not be reused.
-	BranchStale   bool
-	Direct        bool
-	Files         []File
-	CommitMessage string
-	Title, Body   string
-	Users, Teams  []string // reviewers; teams as org/slug
-	Labels        []string
-	AutoMerge     bool
-}
 
 // Result is what was done.
 type Result struct {
@@ -69,214 +45,231 @@ type StateStore interface {
 }
 
 // ErrBaseMoved means a direct commit lost a race with another push to the
-// base branch; re-planning on the new head fixes it.
+// base branch; re-planning on the new head fixes it. It is marked to retry
+// at once.
 var ErrBaseMoved = errors.New("base branch moved")
 
-// Writer applies changes. It is safe for concurrent use on different keys;
-// the caller's lease keeps one key to one writer at a time.
+// Writer applies plans. It is safe for concurrent use on different targets;
+// the caller's lease keeps one target to one writer at a time.
 type Writer struct {
 	State StateStore
 }
 
-// Apply writes c. Re-applying the same change after a crash at any point
+// Apply writes p. Re-applying the same plan after a crash at any point
 // finds what was already made and finishes the job.
-func (w *Writer) Apply(ctx context.Context, gh *github.Client, c Change) (Result, error) {
-	owner, name, ok := strings.Cut(c.Repo, "/")
-	if !ok {
-		return Result{}, fmt.Errorf("invalid repository %q", c.Repo)
+func (w *Writer) Apply(ctx context.Context, gh GitHub, p *planner.Plan) (Result, error) {
+	if p == nil {
+		return Result{}, fate.Terminalf("no plan to apply")
 	}
-	if c.Direct {
-		sha, err := w.commit(ctx, gh, owner, name, c)
+	if _, _, err := split(p.Target.Repo); err != nil {
+		return Result{}, fate.MarkTerminal(err)
+	}
+	if p.Direct {
+		sha, err := commit(ctx, gh, p)
 		if err != nil {
 			return Result{}, err
 		}
-		_, _, err = gh.Git.UpdateRef(ctx, owner, name, &github.Reference{
-			Ref: github.String("refs/heads/" + c.BaseBranch), Object: &github.GitObject{SHA: github.String(sha)},
-		}, false)
-		if isStatus(err, http.StatusUnprocessableEntity) {
-			// Either someone pushed meanwhile (re-plan on the new head) or the
-			// branch refuses direct pushes (protected): only the first retries.
-			ref, _, rerr := gh.Git.GetRef(ctx, owner, name, "heads/"+c.BaseBranch)
-			if rerr == nil && ref.GetObject().GetSHA() != c.BaseSHA {
-				return Result{}, fmt.Errorf("update %s: %w", c.BaseBranch, ErrBaseMoved)
-			}
-			return Result{}, fmt.Errorf("update %s (protected? use direct: false): %w", c.BaseBranch, err)
-		}
-		if err != nil {
-			return Result{}, fmt.Errorf("update %s: %w", c.BaseBranch, err)
+		if err := updateBase(ctx, gh, p, sha); err != nil {
+			return Result{}, err
 		}
 		return Result{CommitSHA: sha}, nil
 	}
 
 	var res Result
-	if !c.BranchCurrent {
-		sha, err := w.commit(ctx, gh, owner, name, c)
+	if !p.BranchCurrent {
+		sha, err := commit(ctx, gh, p)
 		if err != nil {
 			return Result{}, err
 		}
-		if err := setBranch(ctx, gh, owner, name, c.Branch, sha, c.BranchExists); err != nil {
+		if err := setBranch(ctx, gh, p, sha); err != nil {
 			return Result{}, err
 		}
 		res.CommitSHA = sha
 	}
-	pr, created, err := w.ensurePR(ctx, gh, owner, name, c)
+	pr, created, err := w.ensurePR(ctx, gh, p)
 	if err != nil {
 		return Result{}, err
 	}
-	res.Number, res.URL, res.Created = pr.GetNumber(), pr.GetHTMLURL(), created
-	if c.AutoMerge {
+	res.Number, res.URL, res.Created = pr.Number, pr.URL, created
+	if p.AutoMerge {
 		// The PR exists whatever happens here: a merge GitHub refuses (checks
 		// pending, not mergeable yet) leaves it for people to merge, and is
 		// not a failed promotion.
-		merged, err := tryMerge(ctx, gh, owner, name, pr.GetNumber())
-		res.Merged, res.MergeErr = merged, err
+		res.Merged, res.MergeErr = tryMerge(ctx, gh, p.Target.Repo, pr.Number)
 	}
 	return res, nil
 }
 
-// commit makes one commit with every file on top of BaseSHA: a tree with
+// commit makes one commit with every edit on top of BaseSHA: a tree with
 // inline contents (no blob calls for text) and a commit.
-func (w *Writer) commit(ctx context.Context, gh *github.Client, owner, name string, c Change) (string, error) {
-	entries := make([]*github.TreeEntry, 0, len(c.Files))
-	for _, f := range c.Files {
-		e := &github.TreeEntry{Path: github.String(f.Path), Mode: github.String("100644"), Type: github.String("blob")}
-		if utf8.Valid(f.Content) {
-			e.Content = github.String(string(f.Content))
-		} else {
-			blob, _, err := gh.Git.CreateBlob(ctx, owner, name, &github.Blob{
-				Content: github.String(encodeBase64(f.Content)), Encoding: github.String("base64"),
-			})
-			if err != nil {
-				return "", fmt.Errorf("create blob %s: %w", f.Path, err)
-			}
-			e.SHA = blob.SHA
+func commit(ctx context.Context, gh GitHub, p *planner.Plan) (string, error) {
+	if p.BaseTree == "" {
+		// Without a base tree GitHub would make a tree of the edited files
+		// alone: a commit deleting everything else.
+		return "", fate.Terminalf("plan for %s has no base tree", p.Target)
+	}
+	repo := p.Target.Repo
+	entries := make([]TreeEntry, 0, len(p.Edits))
+	for _, e := range p.Edits {
+		if utf8.Valid(e.New) {
+			entries = append(entries, TreeEntry{Path: e.Path, Content: string(e.New)})
+			continue
 		}
-		entries = append(entries, e)
+		// Inline tree content must be UTF-8 text; anything else goes as a blob.
+		sha, err := gh.CreateBlob(ctx, repo, e.New)
+		if err != nil {
+			return "", fmt.Errorf("create blob %s: %w", e.Path, ghretry.Fate(err, time.Now()))
+		}
+		entries = append(entries, TreeEntry{Path: e.Path, SHA: sha})
 	}
-	tree, _, err := gh.Git.CreateTree(ctx, owner, name, c.BaseTree, entries)
+	tree, err := gh.CreateTree(ctx, repo, p.BaseTree, entries)
 	if err != nil {
-		return "", fmt.Errorf("create tree: %w", err)
+		return "", fmt.Errorf("create tree: %w", ghretry.Fate(err, time.Now()))
 	}
-	commit, _, err := gh.Git.CreateCommit(ctx, owner, name, &github.Commit{
-		Message: github.String(c.CommitMessage),
-		Tree:    &github.Tree{SHA: tree.SHA},
-		Parents: []*github.Commit{{SHA: github.String(c.BaseSHA)}},
-	}, nil)
+	sha, err := gh.CreateCommit(ctx, repo, p.CommitMessage, tree, p.BaseSHA)
 	if err != nil {
-		return "", fmt.Errorf("create commit: %w", err)
+		return "", fmt.Errorf("create commit: %w", ghretry.Fate(err, time.Now()))
 	}
-	return commit.GetSHA(), nil
+	return sha, nil
+}
+
+// updateBase fast-forwards the base branch to sha, the direct commit.
+func updateBase(ctx context.Context, gh GitHub, p *planner.Plan, sha string) error {
+	err := gh.UpdateRef(ctx, p.Target.Repo, p.BaseBranch, sha, false)
+	if err == nil {
+		return nil
+	}
+	if !ghretry.IsStatus(err, http.StatusUnprocessableEntity) {
+		return fmt.Errorf("update %s: %w", p.BaseBranch, ghretry.Fate(err, time.Now()))
+	}
+	// Either someone pushed meanwhile (re-plan on the new head) or the
+	// branch refuses direct pushes (protected): only the first can succeed
+	// on a retry.
+	head, rerr := gh.GetRef(ctx, p.Target.Repo, p.BaseBranch)
+	if rerr != nil {
+		return fmt.Errorf("read %s after a refused update: %w", p.BaseBranch, ghretry.Fate(rerr, time.Now()))
+	}
+	if head != p.BaseSHA {
+		return fate.MarkRetryAt(fmt.Errorf("update %s: %w", p.BaseBranch, ErrBaseMoved), time.Time{})
+	}
+	return fate.MarkTerminal(fmt.Errorf("update %s (protected? use direct: false): %w", p.BaseBranch, err))
 }
 
 // setBranch points the promotion branch at sha, creating it when needed.
 // The branch is promobot's own: it is rebuilt on the base each time, so the
 // update is forced.
-func setBranch(ctx context.Context, gh *github.Client, owner, name, branch, sha string, exists bool) error {
-	ref := &github.Reference{Ref: github.String("refs/heads/" + branch), Object: &github.GitObject{SHA: github.String(sha)}}
-	if !exists {
-		_, _, err := gh.Git.CreateRef(ctx, owner, name, ref)
+func setBranch(ctx context.Context, gh GitHub, p *planner.Plan, sha string) error {
+	if !p.BranchExists {
+		err := gh.CreateRef(ctx, p.Target.Repo, p.Branch, sha)
 		if err == nil {
 			return nil
 		}
-		if !isStatus(err, http.StatusUnprocessableEntity) {
-			return fmt.Errorf("create branch %s: %w", branch, err)
+		if !ghretry.IsStatus(err, http.StatusUnprocessableEntity) {
+			return fmt.Errorf("create branch %s: %w", p.Branch, ghretry.Fate(err, time.Now()))
 		}
-		// Created since the mirror was fetched (a crashed earlier attempt): update it.
+		// Created since the plan was made (a crashed earlier attempt): update it.
 	}
-	if _, _, err := gh.Git.UpdateRef(ctx, owner, name, ref, true); err != nil {
-		return fmt.Errorf("update branch %s: %w", branch, err)
+	if err := gh.UpdateRef(ctx, p.Target.Repo, p.Branch, sha, true); err != nil {
+		return fmt.Errorf("update branch %s: %w", p.Branch, ghretry.Fate(err, time.Now()))
 	}
 	return nil
 }
 
 // ensurePR updates the target's open PR or opens one.
-func (w *Writer) ensurePR(ctx context.Context, gh *github.Client, owner, name string, c Change) (*github.PullRequest, bool, error) {
-	if rec, ok, err := w.State.GetPR(ctx, c.Key); err != nil {
-		return nil, false, fmt.Errorf("read pr state: %w", err)
-	} else if ok && rec.Branch == c.Branch && c.BranchExists && !c.BranchStale {
-		pr, _, err := gh.PullRequests.Edit(ctx, owner, name, rec.Number, &github.PullRequest{Title: github.String(c.Title), Body: github.String(c.Body)})
+func (w *Writer) ensurePR(ctx context.Context, gh GitHub, p *planner.Plan) (PR, bool, error) {
+	repo, key := p.Target.Repo, p.Target.String()
+	rec, ok, err := w.State.GetPR(ctx, key)
+	if err != nil {
+		return PR{}, false, fmt.Errorf("read pr state: %w", err)
+	}
+	if ok && rec.Branch == p.Branch && p.BranchExists && !p.BranchStale {
+		pr, err := gh.EditPull(ctx, repo, rec.Number, p.Title, p.Body)
 		switch {
-		case err == nil && pr.GetState() == "open":
+		case err == nil && pr.State == "open":
 			return pr, false, nil
-		case err != nil && !isStatus(err, http.StatusNotFound):
-			return nil, false, fmt.Errorf("update pull request #%d: %w", rec.Number, err)
+		case err != nil && !ghretry.IsStatus(err, http.StatusNotFound):
+			return PR{}, false, fmt.Errorf("update pull request #%d: %w", rec.Number, ghretry.Fate(err, time.Now()))
 		}
 		// Closed or gone since: open a new one below.
 	}
-	pr, _, err := gh.PullRequests.Create(ctx, owner, name, &github.NewPullRequest{
-		Title: github.String(c.Title), Body: github.String(c.Body),
-		Head: github.String(c.Branch), Base: github.String(c.BaseBranch),
-		MaintainerCanModify: github.Bool(false),
-	})
+	pr, err := gh.CreatePull(ctx, repo, NewPull{Title: p.Title, Body: p.Body, Head: p.Branch, Base: p.BaseBranch})
 	created := err == nil
-	if isStatus(err, http.StatusUnprocessableEntity) {
+	if ghretry.IsStatus(err, http.StatusUnprocessableEntity) {
 		// An open PR exists for the branch that the state does not know
 		// (a crash before PutPR): find it and update it.
-		pr, err = findOpen(ctx, gh, owner, name, c)
+		pr, err = findOpen(ctx, gh, p, err)
+	} else if err != nil {
+		err = fmt.Errorf("open pull request: %w", ghretry.Fate(err, time.Now()))
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("open pull request: %w", err)
+		return PR{}, false, err
 	}
 	// Reviewers and labels on a new PR, and again on a found one in case a
 	// crash came between opening it and decorating it (both are idempotent).
 	// The PR is remembered only once it is decorated: until then a retry
 	// takes this path again instead of the update path.
-	if len(c.Users)+len(c.Teams) > 0 {
-		var teams []string
-		for _, t := range c.Teams {
-			_, slug, _ := strings.Cut(t, "/")
-			teams = append(teams, slug)
-		}
-		if _, _, err := gh.PullRequests.RequestReviewers(ctx, owner, name, pr.GetNumber(), github.ReviewersRequest{Reviewers: c.Users, TeamReviewers: teams}); err != nil {
-			return nil, false, fmt.Errorf("request reviewers on #%d: %w", pr.GetNumber(), err)
-		}
+	if err := decorate(ctx, gh, p, pr.Number); err != nil {
+		return PR{}, false, err
 	}
-	if len(c.Labels) > 0 {
-		if _, _, err := gh.Issues.AddLabelsToIssue(ctx, owner, name, pr.GetNumber(), c.Labels); err != nil {
-			return nil, false, fmt.Errorf("label #%d: %w", pr.GetNumber(), err)
-		}
-	}
-	if err := w.State.PutPR(ctx, c.Key, PRRecord{Number: pr.GetNumber(), Branch: c.Branch}); err != nil {
-		return nil, false, fmt.Errorf("save pr state: %w", err)
+	if err := w.State.PutPR(ctx, key, PRRecord{Number: pr.Number, Branch: p.Branch}); err != nil {
+		return PR{}, false, fmt.Errorf("save pr state: %w", err)
 	}
 	return pr, created, nil
 }
 
-func findOpen(ctx context.Context, gh *github.Client, owner, name string, c Change) (*github.PullRequest, error) {
-	prs, _, err := gh.PullRequests.List(ctx, owner, name, &github.PullRequestListOptions{
-		State: "open", Head: owner + ":" + c.Branch, Base: c.BaseBranch,
-	})
+// findOpen finds the open PR that made GitHub refuse a new one (refused)
+// and updates it.
+func findOpen(ctx context.Context, gh GitHub, p *planner.Plan, refused error) (PR, error) {
+	prs, err := gh.ListOpenPulls(ctx, p.Target.Repo, p.Branch, p.BaseBranch)
 	if err != nil {
-		return nil, fmt.Errorf("find pull request for %s: %w", c.Branch, err)
+		return PR{}, fmt.Errorf("find pull request for %s: %w", p.Branch, ghretry.Fate(err, time.Now()))
 	}
 	if len(prs) == 0 {
-		return nil, fmt.Errorf("no open pull request for %s although GitHub refused a new one", c.Branch)
+		// GitHub refused the PR for another reason (no difference to the
+		// base, say): its answer is what a person needs to read.
+		return PR{}, fmt.Errorf("open pull request for %s: %w", p.Branch, ghretry.Fate(refused, time.Now()))
 	}
-	pr, _, err := gh.PullRequests.Edit(ctx, owner, name, prs[0].GetNumber(), &github.PullRequest{Title: github.String(c.Title), Body: github.String(c.Body)})
+	pr, err := gh.EditPull(ctx, p.Target.Repo, prs[0].Number, p.Title, p.Body)
 	if err != nil {
-		return nil, fmt.Errorf("update pull request #%d: %w", prs[0].GetNumber(), err)
+		return PR{}, fmt.Errorf("update pull request #%d: %w", prs[0].Number, ghretry.Fate(err, time.Now()))
 	}
 	return pr, nil
 }
 
-// tryMerge merges when GitHub reports the PR mergeable with checks passing;
-// otherwise it leaves the PR for people (or a later promotion) to merge.
-func tryMerge(ctx context.Context, gh *github.Client, owner, name string, number int) (bool, error) {
-	pr, _, err := gh.PullRequests.Get(ctx, owner, name, number)
-	if err != nil {
-		return false, fmt.Errorf("get pull request #%d: %w", number, err)
+// decorate asks the environment's reviewers for a review and labels the PR.
+func decorate(ctx context.Context, gh GitHub, p *planner.Plan, number int) error {
+	if len(p.Reviewers.Users)+len(p.Reviewers.Teams) > 0 {
+		// The rules name teams as org/slug; GitHub wants the slug, the
+		// organization being the repository's.
+		var teams []string
+		for _, t := range p.Reviewers.Teams {
+			_, slug, _ := strings.Cut(t, "/")
+			teams = append(teams, slug)
+		}
+		if err := gh.RequestReviewers(ctx, p.Target.Repo, number, p.Reviewers.Users, teams); err != nil {
+			return fmt.Errorf("request reviewers on #%d: %w", number, ghretry.Fate(err, time.Now()))
+		}
 	}
-	if !pr.GetMergeable() || pr.GetMergeableState() != "clean" {
-		return false, nil
+	if len(p.Labels) > 0 {
+		if err := gh.AddLabels(ctx, p.Target.Repo, number, p.Labels); err != nil {
+			return fmt.Errorf("label #%d: %w", number, ghretry.Fate(err, time.Now()))
+		}
 	}
-	_, _, err = gh.PullRequests.Merge(ctx, owner, name, number, "", &github.PullRequestOptions{SHA: pr.GetHead().GetSHA(), MergeMethod: "merge"})
-	if err != nil {
-		return false, fmt.Errorf("merge pull request #%d: %w", number, err)
-	}
-	return true, nil
+	return nil
 }
 
-func isStatus(err error, code int) bool {
-	var er *github.ErrorResponse
-	return errors.As(err, &er) && er.Response != nil && er.Response.StatusCode == code
+// tryMerge merges when GitHub reports the PR mergeable with checks passing;
+// otherwise it leaves the PR for people (or a later promotion) to merge.
+func tryMerge(ctx context.Context, gh GitHub, repo string, number int) (bool, error) {
+	pr, err := gh.GetPull(ctx, repo, number)
+	if err != nil {
+		return false, fmt.Errorf("get pull request #%d: %w", number, ghretry.Fate(err, time.Now()))
+	}
+	if !pr.Mergeable || pr.MergeableState != "clean" {
+		return false, nil
+	}
+	if err := gh.MergePull(ctx, repo, number, pr.HeadSHA); err != nil {
+		return false, fmt.Errorf("merge pull request #%d: %w", number, ghretry.Fate(err, time.Now()))
+	}
+	return true, nil
 }

@@ -1,42 +1,60 @@
-package prwriter
+package prwriter_test
 
 import (
 	"context"
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-github/v60/github"
 
+	"github.com/promobot/promobot/internal/fate"
 	"github.com/promobot/promobot/internal/githubtest"
+	"github.com/promobot/promobot/internal/intent"
+	"github.com/promobot/promobot/internal/planner"
+	"github.com/promobot/promobot/internal/prwriter"
+	"github.com/promobot/promobot/internal/rules"
 )
+
+// These tests are the contract: the writer against the GitHub test
+// server, through the go-github adapter, with the calls counted.
 
 const repo = "acme/gitops"
 
+// memState is a StateStore in memory; getErr and putErr make it fail.
 type memState struct {
-	mu sync.Mutex
-	m  map[string]PRRecord
+	mu             sync.Mutex
+	m              map[string]prwriter.PRRecord
+	getErr, putErr error
 }
 
-func (s *memState) GetPR(_ context.Context, key string) (PRRecord, bool, error) {
+func (s *memState) GetPR(_ context.Context, key string) (prwriter.PRRecord, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.getErr != nil {
+		return prwriter.PRRecord{}, false, s.getErr
+	}
 	r, ok := s.m[key]
 	return r, ok, nil
 }
 
-func (s *memState) PutPR(_ context.Context, key string, r PRRecord) error {
+func (s *memState) PutPR(_ context.Context, key string, r prwriter.PRRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.putErr != nil {
+		return s.putErr
+	}
 	s.m[key] = r
 	return nil
 }
 
 type fixture struct {
 	srv   *githubtest.Server
-	gh    *github.Client
+	gh    prwriter.GitHub
+	raw   *github.Client
 	state *memState
-	w     *Writer
+	w     *prwriter.Writer
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -60,29 +78,51 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := &memState{m: map[string]PRRecord{}}
-	return &fixture{srv: srv, gh: gh, state: st, w: &Writer{State: st}}
+	st := &memState{m: map[string]prwriter.PRRecord{}}
+	return &fixture{srv: srv, gh: prwriter.REST(gh), raw: gh, state: st, w: &prwriter.Writer{State: st}}
 }
 
-// change builds a change on the current main head, as the worker does.
-func (f *fixture) change(t *testing.T, tag string) Change {
+// plan builds a plan on the current main head, as the planner does.
+func (f *fixture) plan(t *testing.T, tag string) *planner.Plan {
 	t.Helper()
 	head := f.srv.Branches(repo)["main"]
-	c, _, err := f.gh.Git.GetCommit(context.Background(), "acme", "gitops", head)
+	c, _, err := f.raw.Git.GetCommit(context.Background(), "acme", "gitops", head)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, branchExists := f.srv.Branches(repo)["promobot/prod/web"]
 	f.srv.ResetCalls()
-	return Change{
-		Repo: repo, Key: "acme/gitops/web/prod", BaseBranch: "main", BaseSHA: head, BaseTree: c.GetTree().GetSHA(),
+	return &planner.Plan{
+		Target:     intent.Target{Repo: repo, Service: "web", Env: "prod"},
+		BaseBranch: "main", BaseSHA: head, BaseTree: c.GetTree().GetSHA(),
 		Branch: "promobot/prod/web", BranchExists: branchExists,
-		Files: []File{
-			{Path: "apps/web/overlays/prod/kustomization.yaml", Content: []byte("images:\n  - name: web\n    newTag: " + tag + "\n")},
+		Edits: []planner.FileEdit{
+			{Path: "apps/web/overlays/prod/kustomization.yaml", New: []byte("images:\n  - name: web\n    newTag: " + tag + "\n")},
 		},
 		CommitMessage: "Promote web " + tag + " to prod", Title: "Promote web " + tag + " to prod", Body: "body " + tag,
-		Users: []string{"alice"}, Teams: []string{"acme/leads"}, Labels: []string{"promotion", "env:prod"},
+		Reviewers: rules.Principals{Users: []string{"alice"}, Teams: []string{"acme/leads"}},
+		Labels:    []string{"promotion", "env:prod"},
 	}
+}
+
+// commit makes p's commit through the adapter, as a crashed writer would
+// have left it.
+func (f *fixture) commit(t *testing.T, p *planner.Plan) string {
+	t.Helper()
+	ctx := context.Background()
+	var entries []prwriter.TreeEntry
+	for _, e := range p.Edits {
+		entries = append(entries, prwriter.TreeEntry{Path: e.Path, Content: string(e.New)})
+	}
+	tree, err := f.gh.CreateTree(ctx, repo, p.BaseTree, entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha, err := f.gh.CreateCommit(ctx, repo, p.CommitMessage, tree, p.BaseSHA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha
 }
 
 func (f *fixture) calls() int {
@@ -109,7 +149,7 @@ func TestNewPRThenUpdate(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 
-	res, err := f.w.Apply(ctx, f.gh, f.change(t, "v2"))
+	res, err := f.w.Apply(ctx, f.gh, f.plan(t, "v2"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +179,7 @@ func TestNewPRThenUpdate(t *testing.T) {
 		t.Errorf("base tree not kept: %v", err)
 	}
 
-	res2, err := f.w.Apply(ctx, f.gh, f.change(t, "v3"))
+	res2, err := f.w.Apply(ctx, f.gh, f.plan(t, "v3"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,50 +199,40 @@ func TestNewPRThenUpdate(t *testing.T) {
 	}
 }
 
-// TestResumeAfterCrash re-applies a change after each point at which a
+// TestResumeAfterCrash re-applies a plan after each point at which a
 // worker can die; the result is always one branch, one PR.
 func TestResumeAfterCrash(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name  string
-		crash func(f *fixture, c Change)
+		crash func(f *fixture, p *planner.Plan)
 	}{
-		{"branch created, no PR", func(f *fixture, c Change) {
-			sha, err := f.w.commit(ctx, f.gh, "acme", "gitops", c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := setBranch(ctx, f.gh, "acme", "gitops", c.Branch, sha, false); err != nil {
+		{"branch created, no PR", func(f *fixture, p *planner.Plan) {
+			if err := f.gh.CreateRef(ctx, repo, p.Branch, f.commit(t, p)); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{"PR opened, state not saved", func(f *fixture, c Change) {
-			sha, err := f.w.commit(ctx, f.gh, "acme", "gitops", c)
-			if err != nil {
+		{"PR opened, state not saved", func(f *fixture, p *planner.Plan) {
+			if err := f.gh.CreateRef(ctx, repo, p.Branch, f.commit(t, p)); err != nil {
 				t.Fatal(err)
 			}
-			if err := setBranch(ctx, f.gh, "acme", "gitops", c.Branch, sha, false); err != nil {
-				t.Fatal(err)
-			}
-			if _, _, err := f.gh.PullRequests.Create(ctx, "acme", "gitops", &github.NewPullRequest{
-				Title: github.String(c.Title), Head: github.String(c.Branch), Base: github.String("main"),
+			if _, _, err := f.raw.PullRequests.Create(ctx, "acme", "gitops", &github.NewPullRequest{
+				Title: github.String(p.Title), Head: github.String(p.Branch), Base: github.String("main"),
 			}); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{"commit made, branch not moved", func(f *fixture, c Change) {
-			if _, err := f.w.commit(ctx, f.gh, "acme", "gitops", c); err != nil {
-				t.Fatal(err)
-			}
+		{"commit made, branch not moved", func(f *fixture, p *planner.Plan) {
+			f.commit(t, p)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
-			c := f.change(t, "v2")
-			tc.crash(f, c)
+			p := f.plan(t, "v2")
+			tc.crash(f, p)
 			// The mirror is stale: the retry still believes no branch exists.
-			c.BranchExists = false
-			res, err := f.w.Apply(ctx, f.gh, c)
+			p.BranchExists = false
+			res, err := f.w.Apply(ctx, f.gh, p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -224,16 +254,16 @@ func TestResumeAfterCrash(t *testing.T) {
 func TestMergedPRIsNotReused(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	first, err := f.w.Apply(ctx, f.gh, f.change(t, "v2"))
+	first, err := f.w.Apply(ctx, f.gh, f.plan(t, "v2"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.srv.Merge(repo, first.Number, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	c := f.change(t, "v3")
-	c.BranchStale = true // the planner saw the branch holds only what main runs
-	second, err := f.w.Apply(ctx, f.gh, c)
+	p := f.plan(t, "v3")
+	p.BranchStale = true // the planner saw the branch holds only what main runs
+	second, err := f.w.Apply(ctx, f.gh, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,14 +288,14 @@ func findNumber(prs []githubtest.PR, n int) (githubtest.PR, bool) {
 func TestBranchCurrentMakesNoCommit(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	first, err := f.w.Apply(ctx, f.gh, f.change(t, "v2"))
+	first, err := f.w.Apply(ctx, f.gh, f.plan(t, "v2"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	head := f.srv.Branches(repo)["promobot/prod/web"]
-	c := f.change(t, "v2")
-	c.BranchCurrent = true
-	res, err := f.w.Apply(ctx, f.gh, c)
+	p := f.plan(t, "v2")
+	p.BranchCurrent = true
+	res, err := f.w.Apply(ctx, f.gh, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,9 +313,9 @@ func TestBranchCurrentMakesNoCommit(t *testing.T) {
 func TestDirectCommit(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	c := f.change(t, "v2")
-	c.Direct = true
-	res, err := f.w.Apply(ctx, f.gh, c)
+	p := f.plan(t, "v2")
+	p.Direct = true
+	res, err := f.w.Apply(ctx, f.gh, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,16 +326,129 @@ func TestDirectCommit(t *testing.T) {
 		t.Errorf("direct commit took %d calls, want 3 (tree, commit, ref): %v", n, f.srv.CallCounts())
 	}
 	// Someone else pushed to main meanwhile: promobot must not overwrite it.
-	stale := f.change(t, "v3")
+	stale := f.plan(t, "v3")
 	other := "x\n"
 	if _, err := f.srv.Commit(repo, "main", map[string]*string{"README.md": &other}, "someone else"); err != nil {
 		t.Fatal(err)
 	}
 	stale.Direct = true
-	if _, err := f.w.Apply(ctx, f.gh, stale); !errors.Is(err, ErrBaseMoved) {
+	if _, err := f.w.Apply(ctx, f.gh, stale); !errors.Is(err, prwriter.ErrBaseMoved) {
 		t.Fatalf("stale direct commit: err = %v, want ErrBaseMoved", err)
+	} else if k, at := fate.Of(err); k != fate.RetryAt || !at.IsZero() {
+		t.Errorf("base moved: fate %v at %v, want retry at once", k, at)
 	}
 	if b, err := f.srv.File(repo, "main", "README.md"); err != nil || string(b) != other {
 		t.Errorf("the other push was lost: %q %v", b, err)
 	}
+}
+
+func TestDirectCommitProtected(t *testing.T) {
+	f := newFixture(t)
+	p := f.plan(t, "v2")
+	p.Direct = true
+	head := f.srv.Branches(repo)["main"]
+	// GitHub refuses pushes to a protected branch with 422, as it refuses a
+	// push that is not a fast-forward; only a re-read tells them apart.
+	f.srv.SetFault(func(c githubtest.Call) *githubtest.Fault {
+		if c.Route == "PATCH /repos/{owner}/{repo}/git/refs/{ref}" {
+			return &githubtest.Fault{Status: 422, Body: `{"message":"Protected branch update failed"}`}
+		}
+		return nil
+	})
+	_, err := f.w.Apply(context.Background(), f.gh, p)
+	if !fate.IsTerminal(err) || errors.Is(err, prwriter.ErrBaseMoved) {
+		t.Fatalf("protected base: err = %v (%v), want terminal", err, kindOf(err))
+	}
+	if got := f.srv.Branches(repo)["main"]; got != head {
+		t.Errorf("main moved to %s", got)
+	}
+}
+
+func TestBinaryFile(t *testing.T) {
+	f := newFixture(t)
+	p := f.plan(t, "v2")
+	bin := []byte{0xff, 0xfe, 0x00, 'v', '2', 0x80}
+	p.Edits = append(p.Edits, planner.FileEdit{Path: "apps/web/logo.bin", New: bin})
+	if _, err := f.w.Apply(context.Background(), f.gh, p); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.srv.CallCounts()["POST /repos/{owner}/{repo}/git/blobs"]; n != 1 {
+		t.Errorf("%d blob calls for one binary file, want 1", n)
+	}
+	got, err := f.srv.File(repo, "promobot/prod/web", "apps/web/logo.bin")
+	if err != nil || string(got) != string(bin) {
+		t.Errorf("binary file = %q %v, want %q", got, err, bin)
+	}
+}
+
+// TestAutoMergeWaitsForChecks merges only once the head's statuses pass.
+func TestAutoMergeWaitsForChecks(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	first, err := f.w.Apply(ctx, f.gh, f.plan(t, "v2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := f.srv.Branches(repo)["promobot/prod/web"]
+	if err := prwriter.Status(ctx, f.gh, repo, head, "pending", "ci", "running", ""); err != nil {
+		t.Fatal(err)
+	}
+	p := f.plan(t, "v2")
+	p.BranchCurrent, p.AutoMerge = true, true
+	res, err := f.w.Apply(ctx, f.gh, p)
+	if err != nil || res.Merged || res.MergeErr != nil || res.Number != first.Number {
+		t.Fatalf("checks pending: %+v %v, want the PR left open", res, err)
+	}
+	if err := prwriter.Status(ctx, f.gh, repo, head, "success", "ci", "passed", "https://ci.example/1"); err != nil {
+		t.Fatal(err)
+	}
+	p = f.plan(t, "v2")
+	p.BranchCurrent, p.AutoMerge = true, true
+	res, err = f.w.Apply(ctx, f.gh, p)
+	if err != nil || !res.Merged {
+		t.Fatalf("checks green: %+v %v, want merged", res, err)
+	}
+	if len(f.openPRs()) != 0 {
+		t.Errorf("PR still open after auto-merge")
+	}
+	if got, _ := f.srv.File(repo, "main", "apps/web/overlays/prod/kustomization.yaml"); string(got) != "images:\n  - name: web\n    newTag: v2\n" {
+		t.Errorf("main after merge = %q", got)
+	}
+	sts := f.srv.Statuses(repo, head)
+	if len(sts) != 2 || sts[1].State != "success" || sts[1].TargetURL != "https://ci.example/1" {
+		t.Errorf("statuses = %+v", sts)
+	}
+}
+
+// TestFate reads back what GitHub's answers, as go-github reports them,
+// mean for the intent.
+func TestFate(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault *githubtest.Fault
+		want  fate.Kind
+	}{
+		{"404", &githubtest.Fault{Status: 404, Body: `{"message":"Not Found"}`}, fate.Terminal},
+		{"502", &githubtest.Fault{Status: 502, Body: `{"message":"Bad Gateway"}`}, fate.Retryable},
+		{"rate limited", githubtest.PrimaryRateLimitFault(time.Now().Add(time.Hour)), fate.RetryAt},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.srv.SetFault(func(c githubtest.Call) *githubtest.Fault {
+				if c.Route == "POST /repos/{owner}/{repo}/git/trees" {
+					return tc.fault
+				}
+				return nil
+			})
+			_, err := f.w.Apply(context.Background(), f.gh, f.plan(t, "v2"))
+			if k := kindOf(err); err == nil || k != tc.want {
+				t.Fatalf("err = %v (%v), want %v", err, k, tc.want)
+			}
+		})
+	}
+}
+
+func kindOf(err error) fate.Kind {
+	k, _ := fate.Of(err)
+	return k
 }

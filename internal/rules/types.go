@@ -1,6 +1,7 @@
 // Package rules loads, validates and answers questions about the promotion
-// rules file (SPEC §3). A *Rules value is immutable after Load and safe for
-// concurrent use; reloading produces a new value.
+// rules file (config/promotion-rules.yaml is the commented example). A
+// *Rules value is immutable after Load and safe for concurrent use;
+// reloading produces a new value.
 package rules
 
 import (

@@ -163,3 +163,26 @@ func BenchmarkHandlerCPU(b *testing.B) {
 type nopPublisher struct{}
 
 func (nopPublisher) Publish(context.Context, []queue.Message) error { return nil }
+
+// BenchmarkClassify is the cost of reading and classifying one delivery
+// (strict check, decoding, rules), without HTTP, signature or queue.
+func BenchmarkClassify(b *testing.B) {
+	rs := loadRules(b)
+	for _, tc := range []struct{ name, event, file string }{
+		{"push-tag", "push", "push/tag-create.drone.json"},
+		{"push-branch-gitops", "push", "push/branch-push-forced.argo-cd.json"},
+		{"workflow_run", "workflow_run", "workflow_run/completed.octokit.json"},
+		{"issue_comment", "issue_comment", "issue_comment/created-on-pr-slash-build.go-playground.json"},
+	} {
+		body := payload(b, tc.file)
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Classify(rs, Delivery{Event: tc.event, ID: "bench-1", Payload: body, Received: fixedNow}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -10,56 +10,49 @@ import (
 	"github.com/promobot/promobot/internal/rules"
 )
 
-// Slots of an issue_comment delivery.
-const (
-	cCommentID = eSlots + iota
-	cBody
-	cCommentHTML
-	cUserLogin
-	cUserType
-	cSenderLogin
-	cSenderType
-	cIssueNumber
-	cIssueTitle
-	cPullHTML
-)
+// issueCommentEvent is what classification reads of an issue_comment
+// delivery; the names follow the payload's.
+type issueCommentEvent struct {
+	Action       string       `json:"action"`
+	Installation installation `json:"installation"`
+	Repository   repoName     `json:"repository"`
+	Comment      struct {
+		ID      int64   `json:"id"`
+		Body    string  `json:"body"`
+		HTMLURL string  `json:"html_url"`
+		User    account `json:"user"`
+	} `json:"comment"`
+	Sender account `json:"sender"`
+	Issue  struct {
+		Number      int64  `json:"number"`
+		Title       string `json:"title"`
+		PullRequest struct {
+			HTMLURL string `json:"html_url"`
+		} `json:"pull_request"`
+	} `json:"issue"`
+}
 
-var commentSpec = newSpec(append(envelopeFields(),
-	field{key: "repository", sub: []field{{key: "full_name", slot: eRepo}}},
-	field{key: "comment", sub: []field{
-		{key: "id", slot: cCommentID},
-		{key: "body", slot: cBody},
-		{key: "html_url", slot: cCommentHTML},
-		{key: "user", sub: []field{{key: "login", slot: cUserLogin}, {key: "type", slot: cUserType}}},
-	}},
-	field{key: "sender", sub: []field{{key: "login", slot: cSenderLogin}, {key: "type", slot: cSenderType}}},
-	field{key: "issue", sub: []field{
-		{key: "number", slot: cIssueNumber},
-		{key: "title", slot: cIssueTitle},
-		{key: "pull_request", sub: []field{{key: "html_url", slot: cPullHTML}}},
-	}},
-))
+// account is a user object with the type that tells bots apart.
+type account struct {
+	Login string `json:"login"`
+	Type  string `json:"type"`
+}
 
-// classifyComment: a ChatOps command in a new comment on an issue or PR of
-// a GitOps repository (SPEC §5). Authorisation needs GitHub calls, so it is
-// the worker's job; here the command is only parsed. Help and parse errors
-// become reply intents: the webhook itself never calls GitHub.
-func classifyComment(rs *rules.Rules, d Delivery, p *captured, c *classification) error {
-	action, installation, repo := p.str(eAction), p.int64(eInstallation), p.str(eRepo)
-	commentID, body, commentURL := p.int64(cCommentID), p.str(cBody), p.str(cCommentHTML)
-	user, userType := p.str(cUserLogin), p.str(cUserType)
-	sender, senderType := p.str(cSenderLogin), p.str(cSenderType)
-	number, title, pullURL := p.int64(cIssueNumber), p.str(cIssueTitle), p.str(cPullHTML)
-	if err := p.err(); err != nil {
-		return err
-	}
-	c.setInstallation(installation)
+// classifyComment: a ChatOps command in a new comment on an issue or pull
+// request of a GitOps repository. Authorisation needs GitHub calls, so it
+// is the worker's job; here the command is only parsed. Help and parse
+// errors become reply intents: the webhook itself never calls GitHub.
+func classifyComment(rs *rules.Rules, d Delivery, ev *issueCommentEvent, c *classification) error {
+	action, repo, body := ev.Action, ev.Repository.FullName, ev.Comment.Body
+	user, sender := ev.Comment.User, ev.Sender
+	commentID, number := ev.Comment.ID, ev.Issue.Number
+	c.setInstallation(ev.Installation.ID)
 	c.action, c.repo = action, repo
 	switch {
 	case action != "created":
 		c.note = "comment " + action + ": only new comments are commands"
 		return nil
-	case isBot(user, userType) || isBot(sender, senderType):
+	case isBot(user.Login, user.Type) || isBot(sender.Login, sender.Type):
 		c.note = "comment by a bot"
 		return nil
 	case len(rs.ServicesIn(repo)) == 0 && !generates(rs, repo):
@@ -82,15 +75,15 @@ func classifyComment(rs *rules.Rules, d Delivery, p *captured, c *classification
 		return fmt.Errorf("%w: repository %q", ErrInvalid, repo)
 	case commentID <= 0 || number <= 0 || number > 1<<31-1:
 		return fmt.Errorf("%w: comment %d on #%d", ErrInvalid, commentID, number)
-	case !validLogin(user):
-		return fmt.Errorf("%w: commenter %q", ErrInvalid, user)
+	case !validLogin(user.Login):
+		return fmt.Errorf("%w: commenter %q", ErrInvalid, user.Login)
 	}
 	in := intent.Intent{
 		ID: intent.MsgID(d.ID, 0), DeliveryID: d.ID, Event: d.Event, InstallationID: c.installation,
-		Repo: repo, Requester: user, CreatedAt: d.Received,
+		Repo: repo, Requester: user.Login, CreatedAt: d.Received,
 		Source: intent.SourceRef{
-			Repo: repo, Issue: int(number), CommentID: commentID, CommentURL: commentURL,
-			Message: truncate(title, maxMessage), PRURL: pullURL,
+			Repo: repo, Issue: int(number), CommentID: commentID, CommentURL: ev.Comment.HTMLURL,
+			Message: truncate(ev.Issue.Title, maxMessage), PRURL: ev.Issue.PullRequest.HTMLURL,
 		},
 	}
 	if res.Reply != nil { // help, or a command that did not parse

@@ -59,17 +59,6 @@ func FuzzClassify(f *testing.F) {
 	})
 }
 
-// FuzzCheckJSON: the strict checker never accepts what encoding/json
-// refuses, and never panics.
-func FuzzCheckJSON(f *testing.F) {
-	seedPayloads(f, func(_ string, body []byte) { f.Add(body) })
-	f.Fuzz(func(t *testing.T, b []byte) {
-		if checkJSON(b) == nil && !json.Valid(b) {
-			t.Fatalf("accepted invalid json %q", b)
-		}
-	})
-}
-
 // FuzzServeHTTP: random headers and bodies never panic, the status is one
 // the handler documents, and something is published only with a 202.
 func FuzzServeHTTP(f *testing.F) {

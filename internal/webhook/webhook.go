@@ -1,4 +1,4 @@
-// Package webhook is promobot's HTTP intake (SPEC §1, §2, §8, §9). It
+// Package webhook is promobot's HTTP intake, the part that faces GitHub. It
 // verifies a GitHub delivery's HMAC-SHA256 signature, classifies the event
 // into promotion intents, publishes them to the queue and answers 202 only
 // once JetStream has acknowledged every one. It makes no GitHub API call and

@@ -1,25 +1,21 @@
-// Package worker ties the queue to the planner and the PR writer: it turns
-// each intent into exactly one queue action (ack, retry later, dead letter).
+// Package worker is the short loop between the queue and the rest: decode an
+// intent, hold its target, read the repository, let the planner decide,
+// apply the plan, and map what happened onto exactly one queue action.
+// Every decision lives elsewhere: what to write in planner, how to write it
+// in prwriter, ChatOps in chatops, leases in queue, what a failure means
+// where it is born (fate). The worker only joins them.
 package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"net"
-	"net/http"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/google/go-github/v60/github"
 	"github.com/rs/zerolog"
 
-	"github.com/promobot/promobot/internal/fate"
-	"github.com/promobot/promobot/internal/ghapp"
-	"github.com/promobot/promobot/internal/ghretry"
-	"github.com/promobot/promobot/internal/gitmirror"
+	"github.com/promobot/promobot/internal/chatops"
+	"github.com/promobot/promobot/internal/checkout"
 	"github.com/promobot/promobot/internal/intent"
 	"github.com/promobot/promobot/internal/planner"
 	"github.com/promobot/promobot/internal/prwriter"
@@ -27,58 +23,50 @@ import (
 	"github.com/promobot/promobot/internal/rules"
 )
 
-// Leaser hands out per-target leases.
-type Leaser interface {
-	Lease(ctx context.Context, key string) (*queue.Lease, error)
+// Holder serialises work per key (queue.Hold): one target, or one command
+// comment, is worked on by one worker at a time.
+type Holder interface {
+	Hold(ctx context.Context, key string) (held context.Context, release func(), err error)
 }
 
-// Outcome names what happened to an intent, for logs, metrics and observers.
-type Outcome string
+// Repos opens an intent's GitOps repository (checkout.Source).
+type Repos interface {
+	Open(ctx context.Context, in intent.Intent) (checkout.Repo, error)
+}
 
-// The outcomes of handling one intent.
-const (
-	Committed Outcome = "committed" // direct commit to the base branch
-	Opened    Outcome = "opened"    // new PR
-	Updated   Outcome = "updated"   // existing PR updated
-	Skipped   Outcome = "skipped"   // nothing to do
-	Refused   Outcome = "refused"   // a gate said no
-	Delayed   Outcome = "delayed"   // retried later
-	Failed    Outcome = "failed"    // dead-lettered
-)
+// Writer applies a plan on GitHub (prwriter.Writer).
+type Writer interface {
+	Apply(ctx context.Context, gh prwriter.GitHub, p *planner.Plan) (prwriter.Result, error)
+}
 
-// Result is reported to the observer after each intent.
-type Result struct {
-	Intent  intent.Intent
-	Outcome Outcome
-	Reason  string
-	PR      int
-	PRURL   string
-	Commit  string // the commit promobot made
-	Base    string // the base branch commit it was made on
+// Commands runs ChatOps commands and replies (chatops.Commands).
+type Commands interface {
+	Handle(ctx context.Context, gh chatops.GitHub, in intent.Intent, loadRules func(context.Context) (*rules.Rules, error), promote chatops.Promote) (chatops.Promotion, error)
+	Reply(ctx context.Context, gh chatops.GitHub, in intent.Intent, text string) error
+}
+
+// Delivery is one queued intent as the worker reads it (*queue.Delivery).
+type Delivery interface {
+	Data() []byte
+	Subject() string
+	MsgID() string
+	NumDelivered() uint64
 }
 
 // Worker handles intents from the queue.
 type Worker struct {
-	Rules   func() *rules.Rules
-	Clients *ghapp.Clients
-	Mirrors *gitmirror.Mirrors
-	Writer  *prwriter.Writer
-	Replies Replies
-	Leases  Leaser
-	// LeaseTTL is the queue's lease time-to-live: how long a crashed
-	// worker's lease blocks its target, and how often leases are refreshed.
-	LeaseTTL time.Duration
+	Holder   Holder
+	Repos    Repos
+	Writer   Writer
+	Commands Commands
 	Log      zerolog.Logger
 	Now      func() time.Time
 	// Observe, when set, sees every result (tests and the demo wait on it).
 	Observe func(Result)
-
-	mu       sync.Mutex
-	expanded map[expandKey]*rules.Rules
 }
 
-// Handle processes one delivery.
-func (w *Worker) Handle(ctx context.Context, d *queue.Delivery) queue.Outcome {
+// Handle processes one delivery and returns its one queue action.
+func (w *Worker) Handle(ctx context.Context, d Delivery) queue.Outcome {
 	in, err := intent.Unmarshal(d.Data())
 	if err != nil {
 		w.Log.Error().Err(err).Str("subject", d.Subject()).Str("msg_id", d.MsgID()).Msg("undecodable intent dead-lettered")
@@ -89,7 +77,11 @@ func (w *Worker) Handle(ctx context.Context, d *queue.Delivery) queue.Outcome {
 		Str("env", in.To).Uint64("attempt", d.NumDelivered()).Logger()
 
 	res, err := w.handle(ctx, in, log)
-	out, res := w.outcome(ctx, in, res, err, log)
+	out, res := Action(res, err, w.Now(), ctx.Err() != nil)
+	logDecision(log, out, res, err)
+	if out.Action == queue.Terminal {
+		w.tell(ctx, in, err, log)
+	}
 	if w.Observe != nil && out.Action != queue.Release {
 		w.Observe(res)
 	}
@@ -97,143 +89,65 @@ func (w *Worker) Handle(ctx context.Context, d *queue.Delivery) queue.Outcome {
 }
 
 func (w *Worker) handle(ctx context.Context, in intent.Intent, log zerolog.Logger) (Result, error) {
-	if in.Kind == intent.KindReply || in.Command() {
-		return w.command(ctx, in, log)
-	}
-	return w.promote(ctx, in, log)
-}
-
-// acquire takes the lease on key, waiting while another worker holds it: a
-// crashed holder's lease expires after LeaseTTL, and waiting here (the queue
-// heartbeats the message meanwhile) spends no delivery attempt. While held,
-// the lease is refreshed every third of its TTL. release gives it back.
-func (w *Worker) acquire(ctx context.Context, key string, log zerolog.Logger) (held context.Context, release func(), err error) {
-	ttl := w.LeaseTTL
-	if ttl <= 0 {
-		ttl = 2 * time.Minute
-	}
-	deadline := time.Now().Add(ttl + ttl/2)
-	delay := 50 * time.Millisecond
-	var l *queue.Lease
-	for {
-		l, err = w.Leases.Lease(ctx, key)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, queue.ErrLeaseHeld) || time.Now().After(deadline) {
-			return nil, nil, fmt.Errorf("lease %s: %w", key, err)
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, nil, fmt.Errorf("lease %s: %w", key, ctx.Err())
-		}
-		delay = min(delay*2, time.Second)
-	}
-	// Work stops when the lease is lost (NATS unreachable past the TTL):
-	// another worker may hold the target by then.
-	held, cancel := context.WithCancelCause(ctx)
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(ttl / 3)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				err := l.Refresh(ctx)
-				if errors.Is(err, queue.ErrLeaseLost) {
-					log.Warn().Err(err).Str("lease", key).Msg("lease lost; stopping this intent")
-					cancel(err)
-					return
-				}
-				if err != nil {
-					log.Warn().Err(err).Str("lease", key).Msg("lease refresh failed")
-				}
-			}
-		}
-	}()
-	return held, func() {
-		close(stop)
-		<-done
-		cancel(nil)
-		if err := l.Release(context.WithoutCancel(ctx)); err != nil {
-			log.Warn().Err(err).Str("lease", key).Msg("release lease")
-		}
-	}, nil
-}
-
-// promote plans and applies one service's promotion under the target's lease.
-func (w *Worker) promote(ctx context.Context, in intent.Intent, log zerolog.Logger) (Result, error) {
 	res := Result{Intent: in}
-	ctx, release, err := w.acquire(ctx, in.Target().String(), log)
+	repo, err := w.Repos.Open(ctx, in)
+	if err != nil {
+		return res, err
+	}
+	if in.Kind != intent.KindReply && !in.Command() {
+		return w.promote(ctx, repo, in, log)
+	}
+	// One comment is handled by one worker at a time, whatever the deliveries.
+	ctx, release, err := w.Holder.Hold(ctx, fmt.Sprintf("comment/%s/%d", in.Repo, in.Source.CommentID))
 	if err != nil {
 		return res, err
 	}
 	defer release()
+	if in.Kind == intent.KindReply {
+		res.Outcome, res.Reason = Skipped, "answered the comment"
+		return res, w.Commands.Reply(ctx, repo.ChatOps, in, in.Reply)
+	}
+	loadRules := func(ctx context.Context) (*rules.Rules, error) {
+		t, err := repo.Read(ctx)
+		return t.Rules, err
+	}
+	p, err := w.Commands.Handle(ctx, repo.ChatOps, in, loadRules, func(ctx context.Context, sub intent.Intent) (chatops.Promotion, error) {
+		r, err := w.promote(ctx, repo, sub, log)
+		return r.promotion(), err
+	})
+	return fromPromotion(in, p), err
+}
 
-	inst, err := w.Clients.For(ctx, in.Repo, in.InstallationID)
+// promote plans and applies one promotion under its target's lease. The
+// repository is read after the lease is taken, so it shows what the
+// previous holder pushed.
+func (w *Worker) promote(ctx context.Context, repo checkout.Repo, in intent.Intent, log zerolog.Logger) (Result, error) {
+	res := Result{Intent: in}
+	ctx, release, err := w.Holder.Hold(ctx, in.Target().String())
 	if err != nil {
 		return res, err
 	}
-	rs, base, err := w.checkout(ctx, inst, in, w.Rules())
+	defer release()
+	tree, err := repo.Read(ctx)
 	if err != nil {
 		return res, err
 	}
-	env, ok := rs.Env(in.Services[0], in.To)
-	if !ok {
-		res.Outcome, res.Reason = Refused, fmt.Sprintf("no environment %q for service %q in the rules", in.To, in.Services[0])
-		return res, nil
+	if parts := planner.Parts(tree.Rules, in); parts != nil {
+		return w.promoteParts(ctx, repo, in, parts, log)
 	}
-	if svc, ok := rs.Service(in.Services[0]); ok && env.SplitTargets && in.Part == "" && !in.Group && len(in.Services) == 1 && len(svc.Targets[in.To]) > 1 {
-		return w.promoteParts(ctx, in, svc.Targets[in.To], log)
-	}
-	var branchView *gitmirror.Snapshot
-	views := planner.Views{Base: base, History: history{m: w.Mirrors, repo: in.Repo, branch: env.BaseBranch},
-		Branches: planner.BranchFunc(func(ctx context.Context, branch string) (planner.RepoView, error) {
-			if _, err := w.Mirrors.Head(in.Repo, branch); err != nil {
-				return nil, nil
-			}
-			bv, err := w.Mirrors.Snapshot(ctx, in.Repo, branch)
-			if err != nil {
-				return nil, fmt.Errorf("read %s@%s: %w", in.Repo, branch, err)
-			}
-			branchView = bv
-			return bv, nil
-		})}
-
-	dec, err := planner.Decide(ctx, rs, in, views, w.Now())
-	if err != nil {
-		return res, err
-	}
+	dec, err := planner.Decide(ctx, tree.Rules, in, tree.Views, w.Now())
 	switch {
+	case err != nil:
+		return res, err
 	case dec.Skip != "":
 		res.Outcome, res.Reason = Skipped, dec.Skip
 		return res, nil
 	case dec.Refusal != nil:
-		res.Outcome, res.Reason = Refused, dec.Refusal.Reason
-		if !dec.Refusal.RetryAt.IsZero() {
-			return res, &retryAt{at: dec.Refusal.RetryAt, reason: dec.Refusal.Reason}
-		}
+		res.Outcome, res.Reason, res.RetryAt = Refused, dec.Refusal.Reason, dec.Refusal.RetryAt
 		return res, nil
 	}
-
 	p := dec.Plan
-	c := prwriter.Change{
-		Repo: in.Repo, Key: p.Target.String(), BaseBranch: p.BaseBranch, BaseSHA: p.BaseSHA, BaseTree: base.Tree(),
-		Branch: p.Branch, BranchExists: branchView != nil, BranchCurrent: p.BranchCurrent, BranchStale: p.BranchStale,
-		Direct: p.Direct, CommitMessage: p.CommitMessage, Title: p.Title, Body: p.Body,
-		Users: p.Reviewers.Users, Teams: p.Reviewers.Teams, Labels: p.Labels, AutoMerge: p.AutoMerge,
-	}
-	for _, e := range p.Edits {
-		c.Files = append(c.Files, prwriter.File{Path: e.Path, Content: e.New})
-	}
-	wr, err := w.Writer.Apply(ctx, inst.Client, c)
+	wr, err := w.Writer.Apply(ctx, repo.Writer, p)
 	if err != nil {
 		return res, err
 	}
@@ -243,44 +157,35 @@ func (w *Worker) promote(ctx context.Context, in intent.Intent, log zerolog.Logg
 	}
 	switch {
 	case p.Direct:
-		res.Outcome, res.Reason = Committed, fmt.Sprintf("committed %s to %s", short(wr.CommitSHA), p.BaseBranch)
+		res.Outcome, res.Reason = Committed, fmt.Sprintf("committed %.7s to %s", wr.CommitSHA, p.BaseBranch)
 	case wr.Created:
 		res.Outcome, res.Reason = Opened, fmt.Sprintf("opened PR #%d", wr.Number)
 	default:
 		res.Outcome, res.Reason = Updated, fmt.Sprintf("updated PR #%d", wr.Number)
 	}
-	w.reportSource(ctx, inst, in, p, res, log)
+	w.reportSource(ctx, repo, in, p, res, log)
 	return res, nil
 }
 
-// reportSource sets a commit status on the build's source commit, where the
-// developer who pushed it looks ("promotion to dev: committed abc1234").
-func (w *Worker) reportSource(ctx context.Context, inst *ghapp.Installation, in intent.Intent, p *planner.Plan, res Result, log zerolog.Logger) {
-	if in.Kind != intent.KindUpdate || in.Source.SHA == "" || in.Source.Repo == "" || in.Source.Repo == in.Repo {
-		return
-	}
-	target := res.PRURL
-	if err := prwriter.Status(ctx, inst.Client, in.Source.Repo, in.Source.SHA, "success",
-		"promobot/"+p.Target.Env, fmt.Sprintf("promotion to %s: %s", p.Target.Env, res.Reason), target); err != nil {
-		log.Warn().Err(err).Msg("commit status on source not set")
-	}
-}
-
 // promoteParts promotes each target of a splitTargets environment on its
-// own branch, lease and PR.
-func (w *Worker) promoteParts(ctx context.Context, in intent.Intent, targets rules.TargetList, log zerolog.Logger) (Result, error) {
+// own branch, lease and PR. A part whose gate is closed does not hold back
+// the others; the intent is retried when the latest closed gate opens.
+func (w *Worker) promoteParts(ctx context.Context, repo checkout.Repo, in intent.Intent, parts []string, log zerolog.Logger) (Result, error) {
 	res := Result{Intent: in}
 	var reasons []string
-	for _, t := range targets {
+	for _, part := range parts {
 		sub := in
-		sub.Part = t.Part()
-		r, err := w.promote(ctx, sub, log.With().Str("part", sub.Part).Logger())
+		sub.Part = part
+		r, err := w.promote(ctx, repo, sub, log.With().Str("part", part).Logger())
 		if err != nil {
-			return res, fmt.Errorf("target %s: %w", sub.Part, err)
+			return res, fmt.Errorf("target %s: %w", part, err)
 		}
-		reasons = append(reasons, sub.Part+": "+r.Reason)
+		reasons = append(reasons, part+": "+r.Reason)
 		if res.PR == 0 && r.PR != 0 {
 			res.PR, res.PRURL, res.Commit, res.Base = r.PR, r.PRURL, r.Commit, r.Base
+		}
+		if r.RetryAt.After(res.RetryAt) {
+			res.RetryAt = r.RetryAt
 		}
 		if res.Outcome == "" || r.Outcome == Opened || (r.Outcome == Updated && res.Outcome != Opened) {
 			res.Outcome = r.Outcome
@@ -288,195 +193,4 @@ func (w *Worker) promoteParts(ctx context.Context, in intent.Intent, targets rul
 	}
 	res.Reason = strings.Join(reasons, "; ")
 	return res, nil
-}
-
-// checkout brings the mirror of the intent's GitOps repository up to date
-// and returns the base branch head, with the rules' generators expanded
-// over it (so generated services are known).
-func (w *Worker) checkout(ctx context.Context, inst *ghapp.Installation, in intent.Intent, rs *rules.Rules) (*rules.Rules, *gitmirror.Snapshot, error) {
-	cloneURL, err := w.Clients.CloneURL(ctx, inst, in.Repo, in.Source.CloneURL)
-	if err != nil {
-		return nil, nil, err
-	}
-	creds := func(ctx context.Context) (string, string, error) {
-		tok, err := inst.Token(ctx)
-		return "x-access-token", tok, err
-	}
-	if err := w.Mirrors.Fetch(ctx, in.Repo, cloneURL, creds); err != nil {
-		return nil, nil, fmt.Errorf("fetch %s: %w", in.Repo, err)
-	}
-	branch := rs.Defaults.BaseBranch
-	if branch == "" {
-		branch = "main"
-	}
-	base, err := w.Mirrors.Snapshot(ctx, in.Repo, branch)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read %s@%s: %w", in.Repo, branch, err)
-	}
-	rs, err = w.expandRules(ctx, rs, in.Repo, base)
-	if err != nil {
-		return nil, nil, err
-	}
-	return rs, base, nil
-}
-
-// expandRules applies the rules' generators to the repository at base, so
-// generated services are known; results are cached per rules and commit.
-func (w *Worker) expandRules(ctx context.Context, rs *rules.Rules, repo string, base *gitmirror.Snapshot) (*rules.Rules, error) {
-	if len(rs.Generators) == 0 {
-		return rs, nil
-	}
-	key := expandKey{rs, repo, base.Commit()}
-	w.mu.Lock()
-	cached, ok := w.expanded[key]
-	w.mu.Unlock()
-	if ok {
-		return cached, nil
-	}
-	out, err := rs.Expand(ctx, func(name string) (fs.FS, error) {
-		if !strings.EqualFold(name, repo) {
-			return emptyFS{}, nil
-		}
-		return base.FS(), nil
-	})
-	if err != nil {
-		return nil, fate.Terminalf("expand generators over %s@%s: %w", repo, short(base.Commit()), err)
-	}
-	w.mu.Lock()
-	if w.expanded == nil || len(w.expanded) > 64 {
-		w.expanded = map[expandKey]*rules.Rules{}
-	}
-	w.expanded[key] = out
-	w.mu.Unlock()
-	return out, nil
-}
-
-type expandKey struct {
-	rules      *rules.Rules
-	repo, base string
-}
-
-// emptyFS lists nothing: generators of repositories other than the
-// intent's expand to no service.
-type emptyFS struct{}
-
-func (emptyFS) Open(name string) (fs.File, error) {
-	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
-}
-
-// history reads soak times from the mirror's base branch history.
-type history struct {
-	m            *gitmirror.Mirrors
-	repo, branch string
-}
-
-func (h history) FirstSeen(ctx context.Context, path string, holds func([]byte) bool) (time.Time, bool, error) {
-	return h.m.FirstSeen(ctx, h.repo, h.branch, path, holds)
-}
-
-type retryAt struct {
-	at     time.Time
-	reason string
-}
-
-func (r *retryAt) Error() string {
-	return "gate closed until " + r.at.UTC().Format(time.RFC3339) + ": " + r.reason
-}
-
-// outcome maps a result or error to one queue action and logs the decision.
-func (w *Worker) outcome(ctx context.Context, in intent.Intent, res Result, err error, log zerolog.Logger) (queue.Outcome, Result) {
-	if err == nil {
-		log.Info().Str("outcome", string(res.Outcome)).Str("reason", res.Reason).Int("pr", res.PR).
-			Str("commit", res.Commit).Msg("intent handled")
-		return queue.Outcome{Action: queue.Ack}, res
-	}
-	res.Reason = err.Error()
-	var ra *retryAt
-	switch {
-	case errors.As(err, &ra):
-		res.Outcome, res.Reason = Delayed, ra.reason
-		log.Info().Str("outcome", string(Delayed)).Time("retry_at", ra.at).Str("reason", ra.reason).Msg("gate closed; retry when it opens")
-		return queue.Outcome{Action: queue.Retry, Delay: max(ra.at.Sub(w.Now()), time.Second), Reason: ra.reason}, res
-	case ctx.Err() != nil:
-		log.Info().Err(err).Msg("shutting down; intent released")
-		return queue.Outcome{Action: queue.Release, Reason: "shutdown"}, res
-	case errors.Is(err, queue.ErrLeaseHeld):
-		res.Outcome = Delayed
-		log.Debug().Msg("target busy; retry shortly")
-		return queue.Outcome{Action: queue.Retry, Delay: 2 * time.Second, Reason: "target leased"}, res
-	}
-	if d, ok := Retryable(err, w.Now()); ok {
-		res.Outcome = Delayed
-		log.Warn().Err(err).Dur("delay", d).Str("outcome", string(Delayed)).Msg("intent will be retried")
-		return queue.Outcome{Action: queue.Retry, Delay: d, Reason: err.Error()}, res
-	}
-	res.Outcome = Failed
-	log.Error().Err(err).Str("outcome", string(Failed)).Msg("intent dead-lettered")
-	w.tellPerson(ctx, in, err, log)
-	return queue.Outcome{Action: queue.Terminal, Reason: err.Error()}, res
-}
-
-// tellPerson posts a terminal failure where someone will see it: in the
-// one reply to a ChatOps command, or as a failed commit status on the
-// commit that started the promotion (the build's commit, or the GitOps
-// commit of a push).
-func (w *Worker) tellPerson(ctx context.Context, in intent.Intent, cause error, log zerolog.Logger) {
-	inst, err := w.Clients.For(ctx, in.Repo, in.InstallationID)
-	if err == nil {
-		msg := fmt.Sprintf("promobot could not promote %s to %s: %s", strings.Join(in.Services, ", "), in.To, cause)
-		switch {
-		case in.Command():
-			err = w.reply(ctx, inst, in, fmt.Sprintf("@%s %s", in.Requester, msg))
-		case in.Source.SHA != "" && intent.ValidRepo(in.Source.Repo):
-			err = prwriter.Status(ctx, inst.Client, in.Source.Repo, in.Source.SHA, "failure", "promobot/"+in.To, msg, "")
-		default:
-			return
-		}
-	}
-	if err != nil {
-		log.Warn().Err(err).Msg("failure not reported to a person")
-	}
-}
-
-// Retryable says whether err can go away by itself, and after how long.
-// 5xx, network errors and rate limits retry; 4xx that will not change
-// (404, 422) and planner errors marked terminal do not. Unknown errors retry:
-// the queue's delivery limit dead-letters them in the end.
-func Retryable(err error, now time.Time) (time.Duration, bool) {
-	var rl *github.RateLimitError
-	var abuse *github.AbuseRateLimitError
-	var er *github.ErrorResponse
-	var ne net.Error
-	var wait *ghretry.WaitError
-	switch {
-	case fate.IsTerminal(err), errors.Is(err, gitmirror.ErrTooLarge), errors.Is(err, gitmirror.ErrInvalidPath):
-		return 0, false
-	case errors.As(err, &wait):
-		return max(wait.Until.Sub(now), time.Second), true
-	case errors.Is(err, prwriter.ErrBaseMoved):
-		return time.Millisecond, true
-	case errors.As(err, &rl):
-		return max(rl.Rate.Reset.Time.Sub(now), time.Second), true
-	case errors.As(err, &abuse):
-		if abuse.RetryAfter != nil {
-			return max(*abuse.RetryAfter, time.Second), true
-		}
-		return time.Minute, true
-	case errors.As(err, &er) && er.Response != nil:
-		code := er.Response.StatusCode
-		if code >= 500 || code == http.StatusTooManyRequests || code == http.StatusRequestTimeout {
-			return 5 * time.Second, true
-		}
-		return 0, false
-	case errors.As(err, &ne):
-		return 5 * time.Second, true
-	}
-	return 10 * time.Second, true
-}
-
-func short(s string) string {
-	if len(s) > 7 {
-		return s[:7]
-	}
-	return s
 }

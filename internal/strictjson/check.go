@@ -1,87 +1,93 @@
-package webhook
+// Package strictjson reads JSON the way a signed webhook needs it read: it
+// checks every byte of a document in one pass and, during that same pass,
+// decodes the few members the caller asked for into a struct.
+//
+// Why not encoding/json alone: it accepts an object that names the same key
+// twice and keeps the last value, and it matches keys to struct fields
+// without regard to case. A hostile sender could then sign a payload that
+// shows one value to promobot and another to any other program reading the
+// same bytes ({"ref": "a", "REF": "b"}). This package refuses such documents
+// outright. It is also faster for the webhook's purpose: a GitHub delivery is
+// several kilobytes of which a classifier reads about fifteen members, and
+// decoding the whole of it into go-github's structs cost far more than
+// checking it.
+//
+// What Check and Decoder.Decode guarantee for a document they accept:
+//
+//   - it is a single JSON object (RFC 8259 syntax, nothing after it but
+//     white space; a byte order mark is refused);
+//   - every string is valid UTF-8 with no raw control characters, and every
+//     escape is well formed;
+//   - objects and arrays nest at most MaxDepth levels, so no input can make
+//     the recursive scan use a deep stack;
+//   - no object holds two keys that encoding/json would map to the same
+//     struct field: keys are compared after decoding escapes and folding
+//     case the way encoding/json does, so "ref", "Ref" and "r\u0065f" clash;
+//   - the time taken is linear in the size of the document, even for an
+//     object with millions of keys.
+//
+// The document's size is not bounded here: the caller caps what it reads.
+// Anything Check accepts, encoding/json accepts too.
+package strictjson
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"strings"
+	"reflect"
 	"sync"
 	"unicode"
 	"unicode/utf8"
 )
 
-// maxDepth bounds object/array nesting. GitHub payloads nest about eight
-// levels deep; the bound keeps the recursive checker's stack small.
-const maxDepth = 64
+// MaxDepth bounds how deeply objects and arrays may nest. GitHub's payloads
+// nest about eight levels; the bound keeps the recursive scanner's stack
+// small whatever the input.
+const MaxDepth = 64
 
 // smallObject is the key count up to which duplicate keys are found by
-// pairwise comparison; larger objects switch to a hash table so a hostile
-// object with millions of keys stays linear.
+// comparing each new key with the earlier ones; larger objects switch to a
+// hash table so that an object with millions of keys stays linear.
 const smallObject = 16
 
-var errJSON = errors.New("malformed json")
+// ErrSyntax wraps every refusal of the document itself: a syntax error,
+// invalid UTF-8, a duplicate key, nesting beyond MaxDepth.
+var ErrSyntax = errors.New("malformed json")
 
-// checkJSON validates b strictly before anything decodes it: RFC 8259
-// syntax, a single top-level object, valid UTF-8 in strings, nesting at most
-// maxDepth, and no duplicate keys within an object. Keys are compared the way
-// encoding/json matches struct fields (escapes decoded, case folded), so
-// {"ref":..,"Ref":..} is refused: a signed payload must not mean one thing to
-// promobot and another to any other reader of the same bytes.
-func checkJSON(b []byte) error {
+// Check validates b without decoding anything.
+func Check(b []byte) error {
 	c := getChecker(b)
 	defer putChecker(c)
-	return c.check(nil)
+	return c.check(nil, reflect.Value{})
 }
 
-// field is one node of a capture tree: an object member a classifier reads.
-// The checker records where its value lies while it validates the payload,
-// so the payload is scanned once and never decoded as a whole.
-type field struct {
-	// key is the member name in canonicalKey form (ASCII upper-cased), so
-	// a member matches exactly when encoding/json would match it to a
-	// struct field of that name (duplicates under folding are refused).
-	key string
-	// sub, when set, lists the members captured inside the value, which
-	// must then be an object or null (encoding/json's rule for a struct
-	// pointer field).
-	sub []field
-	// slot is where the value's span is recorded when sub is nil.
-	slot int
-	// array requires the recorded value to be an array or null.
-	array bool
-}
-
-// maxSlots bounds the slots of one capture tree.
-const maxSlots = 24
-
-// span is the byte range of one captured value; end 0 means absent.
-type span struct{ start, end int }
-
-type jsonChecker struct {
+// checker scans one document. It is pooled: its key sets and scratch
+// buffer are reused across documents so that a typical scan allocates
+// nothing of its own.
+type checker struct {
 	b []byte
 	i int
-	// levels[d] holds the canonical keys of the object open at depth d;
-	// reused across objects (and, through checkerPool, across requests).
+	// levels[d] holds the canonical keys of the object open at depth d+1.
 	levels  []keySet
 	scratch []byte
-	spans   [maxSlots]span
-	// typeErr names a captured member whose value has the wrong kind.
-	typeErr string
+	// bad is the first requested member whose value had the wrong type;
+	// the scan goes on, since a syntax error later on takes precedence.
+	bad *member
 }
 
-var checkerPool = sync.Pool{New: func() any { return new(jsonChecker) }}
+var checkerPool = sync.Pool{New: func() any { return new(checker) }}
 
-func getChecker(b []byte) *jsonChecker {
-	c := checkerPool.Get().(*jsonChecker)
-	c.b, c.i, c.spans, c.typeErr = b, 0, [maxSlots]span{}, ""
+func getChecker(b []byte) *checker {
+	c := checkerPool.Get().(*checker)
+	c.b, c.i, c.bad = b, 0, nil
 	return c
 }
 
-// putChecker keeps the checker's buffers unless a hostile payload made them
-// large.
-func putChecker(c *jsonChecker) {
-	c.b = nil
+// putChecker keeps the checker for reuse unless a hostile document made
+// its buffers large.
+func putChecker(c *checker) {
+	c.b, c.bad = nil, nil
 	if len(c.levels) > 16 || cap(c.scratch) > 4<<10 {
 		return
 	}
@@ -93,13 +99,13 @@ func putChecker(c *jsonChecker) {
 	checkerPool.Put(c)
 }
 
-// check validates the whole payload and records the spans of fields.
-func (c *jsonChecker) check(fields []field) error {
+// check validates the whole document and decodes members into dst.
+func (c *checker) check(members []member, dst reflect.Value) error {
 	c.ws()
 	if c.i >= len(c.b) || c.b[c.i] != '{' {
-		return fmt.Errorf("%w: payload is not a json object", errJSON)
+		return fmt.Errorf("%w: not a json object", ErrSyntax)
 	}
-	if err := c.object(1, fields); err != nil {
+	if err := c.object(1, members, dst); err != nil {
 		return err
 	}
 	c.ws()
@@ -115,7 +121,7 @@ func (c *jsonChecker) check(fields []field) error {
 type keySet struct {
 	arena []byte
 	ends  []int32
-	table []int32 // slot holds index+1; empty until len(ends) > smallObject
+	table []int32 // a slot holds index+1; empty until len(ends) > smallObject
 }
 
 var keySeed = maphash.MakeSeed()
@@ -187,11 +193,11 @@ func (k *keySet) rehash(size int) {
 	}
 }
 
-func (c *jsonChecker) fail(msg string) error {
-	return fmt.Errorf("%w: %s at offset %d", errJSON, msg, c.i)
+func (c *checker) fail(msg string) error {
+	return fmt.Errorf("%w: %s at offset %d", ErrSyntax, msg, c.i)
 }
 
-func (c *jsonChecker) ws() {
+func (c *checker) ws() {
 	for c.i < len(c.b) {
 		switch c.b[c.i] {
 		case ' ', '\t', '\n', '\r':
@@ -202,15 +208,14 @@ func (c *jsonChecker) ws() {
 	}
 }
 
-// value checks one value; sub, when set, is the capture tree of an object
-// member whose value must be an object or null.
-func (c *jsonChecker) value(depth int, sub []field) error {
+// value checks one value that nothing decodes.
+func (c *checker) value(depth int) error {
 	if c.i >= len(c.b) {
 		return c.fail("unexpected end")
 	}
 	switch ch := c.b[c.i]; {
 	case ch == '{':
-		return c.object(depth+1, sub)
+		return c.object(depth+1, nil, reflect.Value{})
 	case ch == '[':
 		return c.array(depth + 1)
 	case ch == '"':
@@ -229,7 +234,7 @@ func (c *jsonChecker) value(depth int, sub []field) error {
 	}
 }
 
-func (c *jsonChecker) literal(lit string) error {
+func (c *checker) literal(lit string) error {
 	if len(c.b)-c.i < len(lit) || string(c.b[c.i:c.i+len(lit)]) != lit {
 		return c.fail("invalid literal")
 	}
@@ -237,8 +242,10 @@ func (c *jsonChecker) literal(lit string) error {
 	return nil
 }
 
-func (c *jsonChecker) object(depth int, fields []field) error {
-	if depth > maxDepth {
+// object checks an object at nesting depth and decodes the values of
+// members into the fields of dst, a struct (unused when members is nil).
+func (c *checker) object(depth int, members []member, dst reflect.Value) error {
+	if depth > MaxDepth {
 		return c.fail("nesting too deep")
 	}
 	for len(c.levels) < depth {
@@ -266,15 +273,16 @@ func (c *jsonChecker) object(depth int, fields []field) error {
 			return err
 		}
 		c.scratch = canon
-		// The recursive call below may reuse deeper levels, never this one.
+		// The recursive calls below may grow c.levels (moving it) and reuse
+		// deeper levels, never this one.
 		keys = &c.levels[depth-1]
 		if keys.add(canon) {
 			return c.fail("duplicate object key")
 		}
-		var f *field
-		for j := range fields {
-			if fields[j].key == string(canon) {
-				f = &fields[j]
+		var m *member
+		for j := range members {
+			if members[j].key == string(canon) {
+				m = &members[j]
 				break
 			}
 		}
@@ -284,21 +292,10 @@ func (c *jsonChecker) object(depth int, fields []field) error {
 		}
 		c.i++
 		c.ws()
-		switch {
-		case f == nil:
-			err = c.value(depth, nil)
-		case f.sub != nil:
-			if c.i < len(c.b) && c.b[c.i] != '{' && c.b[c.i] != 'n' && c.typeErr == "" {
-				c.typeErr = strings.ToLower(f.key) + ": not an object"
-			}
-			err = c.value(depth, f.sub)
-		default:
-			vs := c.i
-			if f.array && c.i < len(c.b) && c.b[c.i] != '[' && c.b[c.i] != 'n' && c.typeErr == "" {
-				c.typeErr = strings.ToLower(f.key) + ": not an array"
-			}
-			err = c.value(depth, nil)
-			c.spans[f.slot] = span{vs, c.i}
+		if m == nil {
+			err = c.value(depth)
+		} else {
+			err = c.member(depth, m, dst.Field(m.index))
 		}
 		if err != nil {
 			return err
@@ -320,8 +317,8 @@ func (c *jsonChecker) object(depth int, fields []field) error {
 	}
 }
 
-func (c *jsonChecker) array(depth int) error {
-	if depth > maxDepth {
+func (c *checker) array(depth int) error {
+	if depth > MaxDepth {
 		return c.fail("nesting too deep")
 	}
 	c.i++ // [
@@ -331,7 +328,7 @@ func (c *jsonChecker) array(depth int) error {
 		return nil
 	}
 	for {
-		if err := c.value(depth, nil); err != nil {
+		if err := c.value(depth); err != nil {
 			return err
 		}
 		c.ws()
@@ -362,7 +359,7 @@ var plain = func() (t [256]bool) {
 
 // str scans a string starting at its opening quote and reports whether it
 // contained an escape.
-func (c *jsonChecker) str() (escaped bool, err error) {
+func (c *checker) str() (escaped bool, err error) {
 	c.i++ // opening quote
 	b := c.b
 	for c.i < len(b) {
@@ -415,7 +412,7 @@ func isHex4(b []byte) bool {
 	return true
 }
 
-func (c *jsonChecker) number() error {
+func (c *checker) number() error {
 	if c.b[c.i] == '-' {
 		c.i++
 	}
@@ -445,7 +442,7 @@ func (c *jsonChecker) number() error {
 	return nil
 }
 
-func (c *jsonChecker) digits() int {
+func (c *checker) digits() int {
 	n := 0
 	for c.i < len(c.b) && c.b[c.i] >= '0' && c.b[c.i] <= '9' {
 		c.i++
@@ -463,7 +460,7 @@ func canonicalKey(dst, quoted []byte, escaped bool) ([]byte, error) {
 	if escaped {
 		var s string
 		if err := json.Unmarshal(quoted, &s); err != nil {
-			return nil, fmt.Errorf("%w: key: %w", errJSON, err)
+			return nil, fmt.Errorf("%w: key: %w", ErrSyntax, err)
 		}
 		raw = []byte(s)
 	}

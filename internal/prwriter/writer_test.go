@@ -1,0 +1,543 @@
+package prwriter_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+
+	"github.com/promobot/promobot/internal/fate"
+	"github.com/promobot/promobot/internal/intent"
+	"github.com/promobot/promobot/internal/planner"
+	"github.com/promobot/promobot/internal/prwriter"
+	"github.com/promobot/promobot/internal/prwriter/prwritertest"
+	"github.com/promobot/promobot/internal/rules"
+)
+
+// Unit tests: the writer against the in-memory fake, one scenario a row.
+
+const (
+	branch = "promobot/prod/web"
+	key    = "acme/gitops/web/prod"
+	path   = "apps/web/overlays/prod/kustomization.yaml"
+)
+
+// The calls of each step, as the fake names them.
+var (
+	commitCalls = []string{"CreateTree", "CreateCommit"}
+	newPRCalls  = []string{"CreatePull", "RequestReviewers", "AddLabels"}
+)
+
+func unitPlan() *planner.Plan {
+	return &planner.Plan{
+		Target:     intent.Target{Repo: repo, Service: "web", Env: "prod"},
+		BaseBranch: "main", BaseSHA: "base", BaseTree: "basetree",
+		Branch:        branch,
+		Edits:         []planner.FileEdit{{Path: path, Old: []byte("newTag: v1\n"), New: []byte("newTag: v2\n")}},
+		CommitMessage: "Promote web v2 to prod", Title: "Promote web v2 to prod", Body: "body v2",
+		Reviewers: rules.Principals{Users: []string{"alice"}, Teams: []string{"acme/leads"}},
+		Labels:    []string{"promotion", "env:prod"},
+	}
+}
+
+// withPR arranges an earlier promotion: the branch exists, PR #1 from it
+// is in state, and the state remembers it.
+func withPR(state string) func(*prwritertest.GitHub, *memState, *planner.Plan) {
+	return func(g *prwritertest.GitHub, st *memState, p *planner.Plan) {
+		g.Branches[branch] = "old"
+		g.Commits["old"] = &prwritertest.Commit{Parent: "base"}
+		g.Pulls = append(g.Pulls, &prwritertest.Pull{
+			PR: prwriter.PR{Number: 1, State: state}, Head: branch, Base: "main", Title: "Promote web v1 to prod",
+		})
+		st.m[key] = prwriter.PRRecord{Number: 1, Branch: branch}
+		p.BranchExists = true
+	}
+}
+
+func fail(method string, err error) func(*prwritertest.GitHub, *memState, *planner.Plan) {
+	return func(g *prwritertest.GitHub, _ *memState, _ *planner.Plan) { g.Fail[method] = err }
+}
+
+func all(fs ...func(*prwritertest.GitHub, *memState, *planner.Plan)) func(*prwritertest.GitHub, *memState, *planner.Plan) {
+	return func(g *prwritertest.GitHub, st *memState, p *planner.Plan) {
+		for _, f := range fs {
+			f(g, st, p)
+		}
+	}
+}
+
+func rateLimited(reset time.Time) error {
+	return &github.RateLimitError{
+		Rate:     github.Rate{Reset: github.Timestamp{Time: reset}},
+		Response: &http.Response{StatusCode: http.StatusForbidden, Request: &http.Request{Method: "POST", URL: &url.URL{Path: "/x"}}},
+		Message:  "API rate limit exceeded",
+	}
+}
+
+func TestApply(t *testing.T) {
+	reset := time.Now().Add(time.Hour).Truncate(time.Second)
+	type check func(t *testing.T, g *prwritertest.GitHub, st *memState, res prwriter.Result)
+	for _, tc := range []struct {
+		name    string
+		arrange func(*prwritertest.GitHub, *memState, *planner.Plan)
+		calls   []string
+		fate    fate.Kind // of the error, when errText is set
+		at      time.Time // when to retry, for fate.RetryAt (zero: at once)
+		errText string
+		check   check
+	}{
+		{
+			name:  "new PR",
+			calls: slices.Concat(commitCalls, []string{"CreateRef"}, newPRCalls),
+			check: func(t *testing.T, g *prwritertest.GitHub, st *memState, res prwriter.Result) {
+				pr := g.Pull(res.Number)
+				if !res.Created || pr == nil || pr.Head != branch || pr.Base != "main" || pr.Title != "Promote web v2 to prod" || pr.Body != "body v2" {
+					t.Fatalf("result %+v, PR %+v", res, pr)
+				}
+				if !slices.Equal(pr.Users, []string{"alice"}) || !slices.Equal(pr.Teams, []string{"leads"}) || len(pr.Labels) != 2 {
+					t.Errorf("reviewers %v teams %v labels %v", pr.Users, pr.Teams, pr.Labels)
+				}
+				if res.URL != pr.URL || res.URL == "" {
+					t.Errorf("URL = %q, want %q", res.URL, pr.URL)
+				}
+				if st.m[key] != (prwriter.PRRecord{Number: res.Number, Branch: branch}) {
+					t.Errorf("state = %+v", st.m[key])
+				}
+				c := g.Commits[g.Branches[branch]]
+				if res.CommitSHA != g.Branches[branch] || c.Parent != "base" || string(c.Files[path]) != "newTag: v2\n" || c.Message != "Promote web v2 to prod" {
+					t.Errorf("branch commit %s = %+v", res.CommitSHA, c)
+				}
+			},
+		},
+		{
+			name:    "update of the open PR",
+			arrange: withPR("open"),
+			calls:   slices.Concat(commitCalls, []string{"UpdateRef", "EditPull"}),
+			check: func(t *testing.T, g *prwritertest.GitHub, _ *memState, res prwriter.Result) {
+				if res.Created || res.Number != 1 || g.Pull(1).Title != "Promote web v2 to prod" {
+					t.Errorf("result %+v, PR %+v", res, g.Pull(1))
+				}
+				if g.Branches[branch] != res.CommitSHA || g.Commits[res.CommitSHA].Parent != "base" {
+					t.Errorf("branch not rebuilt on the base: %s", g.Branches[branch])
+				}
+			},
+		},
+		{
+			name:    "branch current: no commit",
+			arrange: all(withPR("open"), func(_ *prwritertest.GitHub, _ *memState, p *planner.Plan) { p.BranchCurrent = true }),
+			calls:   []string{"EditPull"},
+			check: func(t *testing.T, g *prwritertest.GitHub, _ *memState, res prwriter.Result) {
+				if res.CommitSHA != "" || res.Number != 1 || g.Branches[branch] != "old" {
+					t.Errorf("result %+v, branch %s", res, g.Branches[branch])
+				}
+			},
+		},
+		{
+			name:    "branch stale: new PR, the merged one untouched",
+			arrange: all(withPR("closed"), func(_ *prwritertest.GitHub, _ *memState, p *planner.Plan) { p.BranchStale = true }),
+			calls:   slices.Concat(commitCalls, []string{"UpdateRef"}, newPRCalls),
+			check: func(t *testing.T, g *prwritertest.GitHub, st *memState, res prwriter.Result) {
+				if !res.Created || res.Number != 2 || st.m[key].Number != 2 {
+					t.Errorf("result %+v, state %+v", res, st.m[key])
+				}
+				if g.Pull(1).Title != "Promote web v1 to prod" {
+					t.Errorf("the old PR was edited: %q", g.Pull(1).Title)
+				}
+			},
+		},
+		{
+			name: "branch made by a crashed attempt: 422 on create, then update",
+			arrange: func(g *prwritertest.GitHub, _ *memState, _ *planner.Plan) {
+				g.Branches[branch] = "base"
+			},
+			calls: slices.Concat(commitCalls, []string{"CreateRef", "UpdateRef"}, newPRCalls),
+			check: func(t *testing.T, g *prwritertest.GitHub, _ *memState, res prwriter.Result) {
+				if g.Branches[branch] != res.CommitSHA || !res.Created {
+					t.Errorf("result %+v, branch %s", res, g.Branches[branch])
+				}
+			},
+		},
+		{
+			name: "PR opened by a crashed attempt: 422 on create, found and decorated",
+			arrange: func(g *prwritertest.GitHub, st *memState, p *planner.Plan) {
+				withPR("open")(g, st, p)
+				delete(st.m, key)
+				p.BranchExists = false // the plan predates the crashed attempt
+			},
+			calls: slices.Concat(commitCalls, []string{"CreateRef", "UpdateRef", "CreatePull", "ListOpenPulls", "EditPull", "RequestReviewers", "AddLabels"}),
+			check: func(t *testing.T, g *prwritertest.GitHub, st *memState, res prwriter.Result) {
+				pr := g.Pull(1)
+				if res.Created || res.Number != 1 || len(g.Pulls) != 1 || st.m[key].Number != 1 {
+					t.Errorf("result %+v, %d PRs, state %+v", res, len(g.Pulls), st.m[key])
+				}
+				if pr.Title != "Promote web v2 to prod" || len(pr.Users) != 1 || len(pr.Labels) != 2 {
+					t.Errorf("found PR not updated and decorated: %+v", pr)
+				}
+			},
+		},
+		{
+			name:    "remembered PR closed: new PR",
+			arrange: withPR("closed"),
+			calls:   slices.Concat(commitCalls, []string{"UpdateRef", "EditPull"}, newPRCalls),
+			check: func(t *testing.T, _ *prwritertest.GitHub, st *memState, res prwriter.Result) {
+				if !res.Created || res.Number != 2 || st.m[key].Number != 2 {
+					t.Errorf("result %+v, state %+v", res, st.m[key])
+				}
+			},
+		},
+		{
+			name: "remembered PR gone (404): new PR",
+			arrange: all(withPR("open"), func(g *prwritertest.GitHub, st *memState, _ *planner.Plan) {
+				g.Pulls = nil
+				st.m[key] = prwriter.PRRecord{Number: 7, Branch: branch}
+			}),
+			calls: slices.Concat(commitCalls, []string{"UpdateRef", "EditPull"}, newPRCalls),
+			check: func(t *testing.T, _ *prwritertest.GitHub, st *memState, res prwriter.Result) {
+				if !res.Created || st.m[key].Number != res.Number {
+					t.Errorf("result %+v, state %+v", res, st.m[key])
+				}
+			},
+		},
+		{
+			name: "remembered PR of another branch is not reused",
+			arrange: all(withPR("open"), func(_ *prwritertest.GitHub, st *memState, _ *planner.Plan) {
+				st.m[key] = prwriter.PRRecord{Number: 1, Branch: "promobot/prod/old-name"}
+			}),
+			calls: slices.Concat(commitCalls, []string{"UpdateRef", "CreatePull", "ListOpenPulls", "EditPull", "RequestReviewers", "AddLabels"}),
+		},
+		{
+			name:    "PR refused for another reason",
+			arrange: fail("CreatePull", prwritertest.Err(http.StatusUnprocessableEntity)),
+			calls:   slices.Concat(commitCalls, []string{"CreateRef", "CreatePull", "ListOpenPulls"}),
+			fate:    fate.Terminal, errText: "open pull request for " + branch,
+		},
+		{
+			name:    "direct commit",
+			arrange: func(_ *prwritertest.GitHub, _ *memState, p *planner.Plan) { p.Direct = true },
+			calls:   slices.Concat(commitCalls, []string{"UpdateRef"}),
+			check: func(t *testing.T, g *prwritertest.GitHub, _ *memState, res prwriter.Result) {
+				if res.CommitSHA == "" || g.Branches["main"] != res.CommitSHA || res.Number != 0 || len(g.Pulls) != 0 {
+					t.Errorf("result %+v, main %s", res, g.Branches["main"])
+				}
+			},
+		},
+		{
+			name: "direct commit, base moved: retry at once",
+			arrange: func(g *prwritertest.GitHub, _ *memState, p *planner.Plan) {
+				p.Direct = true
+				g.Commits["other"] = &prwritertest.Commit{Parent: "base"}
+				g.Branches["main"] = "other"
+			},
+			calls: slices.Concat(commitCalls, []string{"UpdateRef", "GetRef"}),
+			fate:  fate.RetryAt, errText: "base branch moved",
+			check: func(t *testing.T, g *prwritertest.GitHub, _ *memState, _ prwriter.Result) {
+				if g.Branches["main"] != "other" {
+					t.Errorf("the other push was lost: main = %s", g.Branches["main"])
+				}
+			},
+		},
+		{
+			name: "direct commit, base protected: terminal",
+			arrange: all(fail("UpdateRef", prwritertest.Err(http.StatusUnprocessableEntity)),
+				func(_ *prwritertest.GitHub, _ *memState, p *planner.Plan) { p.Direct = true }),
+			calls: slices.Concat(commitCalls, []string{"UpdateRef", "GetRef"}),
+			fate:  fate.Terminal, errText: "protected? use direct: false",
+		},
+		{
+			name: "direct commit refused, base unreadable: retry",
+			arrange: all(fail("UpdateRef", prwritertest.Err(http.StatusUnprocessableEntity)), fail("GetRef", prwritertest.Err(http.StatusBadGateway)),
+				func(_ *prwritertest.GitHub, _ *memState, p *planner.Plan) { p.Direct = true }),
+			calls: slices.Concat(commitCalls, []string{"UpdateRef", "GetRef"}),
+			fate:  fate.Retryable, errText: "read main",
+		},
+		{
+			name: "direct commit, 502 on tree: retry, base untouched",
+			arrange: all(fail("CreateTree", prwritertest.Err(http.StatusBadGateway)),
+				func(_ *prwritertest.GitHub, _ *memState, p *planner.Plan) { p.Direct = true }),
+			calls: []string{"CreateTree"},
+			fate:  fate.Retryable, errText: "create tree",
+		},
+		{
+			name: "direct commit, 502: retry",
+			arrange: all(fail("UpdateRef", prwritertest.Err(http.StatusBadGateway)),
+				func(_ *prwritertest.GitHub, _ *memState, p *planner.Plan) { p.Direct = true }),
+			calls: slices.Concat(commitCalls, []string{"UpdateRef"}),
+			fate:  fate.Retryable, errText: "update main",
+		},
+		{
+			name: "binary file goes as a blob",
+			arrange: func(_ *prwritertest.GitHub, _ *memState, p *planner.Plan) {
+				p.Edits = append(p.Edits, planner.FileEdit{Path: "logo.bin", New: []byte{0xff, 0x00, 0xfe}})
+			},
+			calls: slices.Concat([]string{"CreateBlob"}, commitCalls, []string{"CreateRef"}, newPRCalls),
+			check: func(t *testing.T, g *prwritertest.GitHub, _ *memState, res prwriter.Result) {
+				files := g.Commits[res.CommitSHA].Files
+				if string(files["logo.bin"]) != "\xff\x00\xfe" || string(files[path]) != "newTag: v2\n" {
+					t.Errorf("files = %q", files)
+				}
+			},
+		},
+		{
+			name: "auto-merge when mergeable",
+			arrange: func(g *prwritertest.GitHub, _ *memState, p *planner.Plan) {
+				p.AutoMerge, g.MergeableState = true, "clean"
+			},
+			calls: slices.Concat(commitCalls, []string{"CreateRef"}, newPRCalls, []string{"GetPull", "MergePull"}),
+			check: func(t *testing.T, g *prwritertest.GitHub, _ *memState, res prwriter.Result) {
+				if !res.Merged || res.MergeErr != nil || !g.Pull(res.Number).Merged {
+					t.Errorf("result %+v", res)
+				}
+			},
+		},
+		{
+			name: "auto-merge waits while blocked",
+			arrange: func(g *prwritertest.GitHub, _ *memState, p *planner.Plan) {
+				p.AutoMerge, g.MergeableState = true, "blocked"
+			},
+			calls: slices.Concat(commitCalls, []string{"CreateRef"}, newPRCalls, []string{"GetPull"}),
+			check: func(t *testing.T, g *prwritertest.GitHub, _ *memState, res prwriter.Result) {
+				if res.Merged || res.MergeErr != nil || g.Pull(res.Number).State != "open" {
+					t.Errorf("result %+v", res)
+				}
+			},
+		},
+		{
+			name: "auto-merge refused: the PR stays, no failure",
+			arrange: all(fail("MergePull", prwritertest.Err(http.StatusMethodNotAllowed)), func(g *prwritertest.GitHub, _ *memState, p *planner.Plan) {
+				p.AutoMerge, g.MergeableState = true, "clean"
+			}),
+			calls: slices.Concat(commitCalls, []string{"CreateRef"}, newPRCalls, []string{"GetPull", "MergePull"}),
+			check: func(t *testing.T, _ *prwritertest.GitHub, _ *memState, res prwriter.Result) {
+				if res.Merged || res.MergeErr == nil || !res.Created || !fate.IsTerminal(res.MergeErr) {
+					t.Errorf("result %+v", res)
+				}
+			},
+		},
+		{
+			name: "auto-merge cannot read the PR",
+			arrange: all(fail("GetPull", prwritertest.Err(http.StatusBadGateway)), func(_ *prwritertest.GitHub, _ *memState, p *planner.Plan) {
+				p.AutoMerge = true
+			}),
+			calls: slices.Concat(commitCalls, []string{"CreateRef"}, newPRCalls, []string{"GetPull"}),
+			check: func(t *testing.T, _ *prwritertest.GitHub, _ *memState, res prwriter.Result) {
+				if res.Merged || res.MergeErr == nil {
+					t.Errorf("result %+v", res)
+				}
+			},
+		},
+
+		// The fate of each failure, decided where it is first seen.
+		{
+			name:    "404 on create tree: terminal",
+			arrange: fail("CreateTree", prwritertest.Err(http.StatusNotFound)),
+			calls:   []string{"CreateTree"},
+			fate:    fate.Terminal, errText: "create tree",
+		},
+		{
+			name:    "502 on create tree: retry",
+			arrange: fail("CreateTree", prwritertest.Err(http.StatusBadGateway)),
+			calls:   []string{"CreateTree"},
+			fate:    fate.Retryable, errText: "create tree",
+		},
+		{
+			name: "502 on create blob: retry",
+			arrange: all(fail("CreateBlob", prwritertest.Err(http.StatusBadGateway)), func(_ *prwritertest.GitHub, _ *memState, p *planner.Plan) {
+				p.Edits[0].New = []byte{0xff}
+			}),
+			calls: []string{"CreateBlob"},
+			fate:  fate.Retryable, errText: "create blob " + path,
+		},
+		{
+			name:    "409 on create commit: terminal",
+			arrange: fail("CreateCommit", prwritertest.Err(http.StatusConflict)),
+			calls:   commitCalls,
+			fate:    fate.Terminal, errText: "create commit",
+		},
+		{
+			name:    "502 on create branch: retry",
+			arrange: fail("CreateRef", prwritertest.Err(http.StatusBadGateway)),
+			calls:   slices.Concat(commitCalls, []string{"CreateRef"}),
+			fate:    fate.Retryable, errText: "create branch " + branch,
+		},
+		{
+			name:    "404 on update branch: terminal",
+			arrange: all(withPR("open"), fail("UpdateRef", prwritertest.Err(http.StatusNotFound))),
+			calls:   slices.Concat(commitCalls, []string{"UpdateRef"}),
+			fate:    fate.Terminal, errText: "update branch " + branch,
+		},
+		{
+			name:    "502 on edit of the open PR: retry",
+			arrange: all(withPR("open"), fail("EditPull", prwritertest.Err(http.StatusBadGateway))),
+			calls:   slices.Concat(commitCalls, []string{"UpdateRef", "EditPull"}),
+			fate:    fate.Retryable, errText: "update pull request #1",
+		},
+		{
+			name:    "rate limited on open PR: retry at the reset",
+			arrange: fail("CreatePull", rateLimited(reset)),
+			calls:   slices.Concat(commitCalls, []string{"CreateRef", "CreatePull"}),
+			fate:    fate.RetryAt, errText: "open pull request", at: reset.Add(time.Second),
+		},
+		{
+			name: "502 finding the crashed attempt's PR: retry",
+			arrange: all(fail("CreatePull", prwritertest.Err(http.StatusUnprocessableEntity)),
+				fail("ListOpenPulls", prwritertest.Err(http.StatusBadGateway))),
+			calls: slices.Concat(commitCalls, []string{"CreateRef", "CreatePull", "ListOpenPulls"}),
+			fate:  fate.Retryable, errText: "find pull request for " + branch,
+		},
+		{
+			name: "404 editing the crashed attempt's PR: terminal",
+			arrange: func(g *prwritertest.GitHub, st *memState, p *planner.Plan) {
+				withPR("open")(g, st, p)
+				delete(st.m, key)
+				g.Fail["EditPull"] = prwritertest.Err(http.StatusNotFound)
+			},
+			calls: slices.Concat(commitCalls, []string{"UpdateRef", "CreatePull", "ListOpenPulls", "EditPull"}),
+			fate:  fate.Terminal, errText: "update pull request #1",
+		},
+		{
+			name:    "403 on review request: terminal",
+			arrange: fail("RequestReviewers", prwritertest.Err(http.StatusForbidden)),
+			calls:   slices.Concat(commitCalls, []string{"CreateRef", "CreatePull", "RequestReviewers"}),
+			fate:    fate.Terminal, errText: "request reviewers on #1",
+			check: func(t *testing.T, _ *prwritertest.GitHub, st *memState, _ prwriter.Result) {
+				if _, ok := st.m[key]; ok {
+					t.Error("an undecorated PR was remembered: a retry would not decorate it")
+				}
+			},
+		},
+		{
+			name:    "502 on labels: retry",
+			arrange: fail("AddLabels", prwritertest.Err(http.StatusBadGateway)),
+			calls:   slices.Concat(commitCalls, []string{"CreateRef"}, newPRCalls),
+			fate:    fate.Retryable, errText: "label #1",
+		},
+		{
+			name:    "another repository: terminal",
+			arrange: func(_ *prwritertest.GitHub, _ *memState, p *planner.Plan) { p.Target.Repo = "acme/other" },
+			calls:   []string{"CreateTree"},
+			fate:    fate.Terminal, errText: "create tree",
+		},
+		{
+			name:    "invalid repository: terminal",
+			arrange: func(_ *prwritertest.GitHub, _ *memState, p *planner.Plan) { p.Target.Repo = "gitops" },
+			fate:    fate.Terminal, errText: `invalid repository "gitops"`,
+		},
+		{
+			name:    "no base tree: terminal, nothing written",
+			arrange: func(_ *prwritertest.GitHub, _ *memState, p *planner.Plan) { p.BaseTree = "" },
+			fate:    fate.Terminal, errText: "no base tree",
+		},
+		{
+			name:    "state unreadable: retry",
+			arrange: func(_ *prwritertest.GitHub, st *memState, _ *planner.Plan) { st.getErr = errors.New("kv down") },
+			calls:   slices.Concat(commitCalls, []string{"CreateRef"}),
+			fate:    fate.Retryable, errText: "read pr state: kv down",
+		},
+		{
+			name:    "state unwritable: retry",
+			arrange: func(_ *prwritertest.GitHub, st *memState, _ *planner.Plan) { st.putErr = errors.New("kv down") },
+			calls:   slices.Concat(commitCalls, []string{"CreateRef"}, newPRCalls),
+			fate:    fate.Retryable, errText: "save pr state: kv down",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := prwritertest.New(repo)
+			st := &memState{m: map[string]prwriter.PRRecord{}}
+			p := unitPlan()
+			if tc.arrange != nil {
+				tc.arrange(g, st, p)
+			}
+			w := &prwriter.Writer{State: st}
+			res, err := w.Apply(context.Background(), g, p)
+			if got := g.Calls(); !slices.Equal(got, tc.calls) {
+				t.Errorf("calls:\n got %v\nwant %v", got, tc.calls)
+			}
+			switch {
+			case tc.errText == "" && err != nil:
+				t.Fatalf("err = %v", err)
+			case tc.errText != "" && (err == nil || !strings.Contains(err.Error(), tc.errText)):
+				t.Fatalf("err = %v, want one saying %q", err, tc.errText)
+			case tc.errText != "":
+				k, at := fate.Of(err)
+				if k != tc.fate {
+					t.Errorf("fate of %q = %v, want %v", err, k, tc.fate)
+				}
+				if !at.Equal(tc.at) {
+					t.Errorf("retry at %v, want %v", at, tc.at)
+				}
+			}
+			if tc.check != nil {
+				tc.check(t, g, st, res)
+			}
+		})
+	}
+}
+
+func TestApplyNilPlan(t *testing.T) {
+	w := &prwriter.Writer{State: &memState{m: map[string]prwriter.PRRecord{}}}
+	if _, err := w.Apply(context.Background(), prwritertest.New(repo), nil); !fate.IsTerminal(err) {
+		t.Errorf("err = %v, want terminal", err)
+	}
+}
+
+// TestReapplyIsIdempotent applies the same plan twice, as a redelivered
+// intent does: one PR, updated in place.
+func TestReapplyIsIdempotent(t *testing.T) {
+	g := prwritertest.New(repo)
+	w := &prwriter.Writer{State: &memState{m: map[string]prwriter.PRRecord{}}}
+	ctx := context.Background()
+	first, err := w.Apply(ctx, g, unitPlan())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := unitPlan()
+	p.BranchExists = true
+	second, err := w.Apply(ctx, g, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Created || second.Number != first.Number || len(g.Pulls) != 1 {
+		t.Errorf("first %+v second %+v, %d PRs", first, second, len(g.Pulls))
+	}
+	if calls := g.Calls(); len(calls) != 6+4 {
+		t.Errorf("calls = %v, want 6 then 4", calls)
+	}
+}
+
+func TestStatus(t *testing.T) {
+	ctx := context.Background()
+	g := prwritertest.New(repo)
+	long := strings.Repeat("é", 100) // 200 bytes: cut inside no rune
+	if err := prwriter.Status(ctx, g, repo, "abc", "failure", "promobot/prod", long, "https://x/1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := prwriter.Status(ctx, g, repo, "abc", "success", "promobot/prod", "short", ""); err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Statuses) != 2 {
+		t.Fatalf("statuses = %+v", g.Statuses)
+	}
+	d := g.Statuses[0].Description
+	if len(d) > 140 || !strings.HasSuffix(d, "...") || !strings.HasPrefix(long, strings.TrimSuffix(d, "...")) {
+		t.Errorf("long description cut to %q (%d bytes)", d, len(d))
+	}
+	if s := g.Statuses[0]; s.SHA != "abc" || s.State != "failure" || s.Context != "promobot/prod" || s.TargetURL != "https://x/1" {
+		t.Errorf("status = %+v", s)
+	}
+	if d := g.Statuses[1].Description; d != "short" {
+		t.Errorf("short description changed to %q", d)
+	}
+	for code, want := range map[int]fate.Kind{http.StatusNotFound: fate.Terminal, http.StatusBadGateway: fate.Retryable} {
+		g.Fail["CreateStatus"] = prwritertest.Err(code)
+		err := prwriter.Status(ctx, g, repo, "abc", "success", "c", "d", "")
+		if k, _ := fate.Of(err); err == nil || k != want || !strings.Contains(err.Error(), "status on acme/gitops@abc") {
+			t.Errorf("%d: err = %v (%v), want %v", code, err, k, want)
+		}
+	}
+}
