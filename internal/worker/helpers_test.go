@@ -221,4 +221,3 @@ func promoteIntent(to string) intent.Intent {
 		Services: []string{"payment-service"}, To: to,
 		Source: intent.SourceRef{Repo: "acme/payment-service", SHA: strings.Repeat("a", 40)}}
 }
-
