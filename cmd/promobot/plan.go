@@ -11,7 +11,6 @@ import (
 
 	"github.com/promobot/promobot/internal/intent"
 	"github.com/promobot/promobot/internal/planner"
-	"github.com/promobot/promobot/internal/rules"
 )
 
 func newPlan() *cobra.Command {
@@ -23,11 +22,7 @@ func newPlan() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			rs, err := rules.Load(rulesPath)
-			if err != nil {
-				return err
-			}
-			rs, d, err := openCheckout(ctx, rs, repo)
+			rs, d, err := loadCheckout(ctx, rulesPath, repo)
 			if err != nil {
 				return err
 			}

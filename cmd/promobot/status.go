@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/promobot/promobot/internal/rules"
 	"github.com/promobot/promobot/internal/status"
 )
 
@@ -21,11 +20,7 @@ func newStatus() *cobra.Command {
 				return fmt.Errorf("unknown --output %q (table or json)", output)
 			}
 			ctx := cmd.Context()
-			rs, err := rules.Load(rulesPath)
-			if err != nil {
-				return err
-			}
-			rs, d, err := openCheckout(ctx, rs, repo)
+			rs, d, err := loadCheckout(ctx, rulesPath, repo)
 			if err != nil {
 				return err
 			}

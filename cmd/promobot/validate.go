@@ -64,6 +64,16 @@ func checkRepo(ctx context.Context, rs *rules.Rules, dir string, stderr io.Write
 	return rs, nil
 }
 
+// loadCheckout loads the rules file and opens the checkout at dir with the
+// rules' generators expanded over it.
+func loadCheckout(ctx context.Context, rulesPath, dir string) (*rules.Rules, *localrepo.Dir, error) {
+	rs, err := rules.Load(rulesPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	return openCheckout(ctx, rs, dir)
+}
+
 // openCheckout opens the checkout at dir and expands rs's generators against
 // it. Every generator is listed against this one checkout, whatever
 // repository it names: offline, the checkout is the only repository there is.

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -28,20 +29,27 @@ services:
         - { kustomize: apps/payment-service/overlays/prod-us }
 `
 
-// TestSplitTargets: an environment with splitTargets opens one PR per
-// regional overlay, each on its own branch, each rendering the new image.
-func TestSplitTargets(t *testing.T) {
+// startSplit starts promobot with splitRules and two regional prod
+// overlays that run sha-0a1b2c3.
+func startSplit(t *testing.T) (*demo.Harness, context.Context) {
+	t.Helper()
 	overlay := func(env string) string {
 		return "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: payments-" + env +
 			"\nresources:\n  - ../../base\nimages:\n  - name: registry.example.com/payment-service\n    newTag: sha-0a1b2c3\n"
 	}
-	h, ctx := startWith(t, demo.Options{
+	return startWith(t, demo.Options{
 		Rules: []byte(splitRules),
 		GitOpsFiles: map[string]string{
 			demo.OverlayPath("prod-eu"): overlay("prod-eu"),
 			demo.OverlayPath("prod-us"): overlay("prod-us"),
 		},
 	})
+}
+
+// TestSplitTargets: an environment with splitTargets opens one PR per
+// regional overlay, each on its own branch, each rendering the new image.
+func TestSplitTargets(t *testing.T) {
+	h, ctx := startSplit(t)
 	staging := mergedStagingPR(t, ctx, h)
 	comment(t, ctx, h, staging.Number, "bob", "/promote prod")
 	r := expect(t, ctx, h, 2, worker.Opened)
@@ -72,17 +80,7 @@ func TestSplitTargets(t *testing.T) {
 // part): no branch or PR is re-created, no PR is searched for, and
 // reviewers and labels are not requested again.
 func TestSplitTargetsSecondPromotion(t *testing.T) {
-	overlay := func(env string) string {
-		return "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: payments-" + env +
-			"\nresources:\n  - ../../base\nimages:\n  - name: registry.example.com/payment-service\n    newTag: sha-0a1b2c3\n"
-	}
-	h, ctx := startWith(t, demo.Options{
-		Rules: []byte(splitRules),
-		GitOpsFiles: map[string]string{
-			demo.OverlayPath("prod-eu"): overlay("prod-eu"),
-			demo.OverlayPath("prod-us"): overlay("prod-us"),
-		},
-	})
+	h, ctx := startSplit(t)
 	staging := mergedStagingPR(t, ctx, h)
 	comment(t, ctx, h, staging.Number, "bob", "/promote prod")
 	first := expect(t, ctx, h, 2, worker.Opened)
