@@ -13,6 +13,14 @@
 // the in-process server, prints its URLs and serves for -serve-for, so the
 // generator can run in another process.
 //
+// With -promobot BIN it measures the real binary black-box: it starts an
+// external nats-server (the -nats-server binary, or this program re-executed
+// as one) and `BIN webhook` against it, each in its own process, and reports
+// the CPU each process used per delivery (from /proc/<pid>/stat), so the
+// binary's own cost is separated from the generator's and the store's.
+// -perf FILE records the promobot process with `perf record -g` during the
+// measured window.
+//
 // Traffic goes only to loopback (or the -url given); every loop is bounded
 // by -d.
 package main
@@ -69,9 +77,24 @@ type options struct {
 	serveFor     time.Duration
 	logLevel     string
 	cpuProfile   string
+	client       string // nethttp or lean
+	promobot     string // binary to run black-box
+	natsServer   string // nats-server binary for -promobot ("": this program as one)
+	keep         bool   // keep the -promobot temp dir (logs)
+	watch        string // name=pid,... whose CPU is reported per delivery
+	perfOut      string // perf record of the promobot process
+	promobotEnv  string // extra environment of the promobot process
 }
 
 func main() {
+	if spec := os.Getenv(natsChildEnv); spec != "" {
+		// This program re-executed by -promobot as its nats-server.
+		if err := natsChild(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "webhookload: nats-server:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var o options
 	flag.StringVar(&o.url, "url", "", "webhook URL of a running promobot (default: start one in-process)")
 	flag.StringVar(&o.natsURL, "nats", "", "with -url: NATS URL of its server, for the raw publish rate")
@@ -84,7 +107,14 @@ func main() {
 	flag.BoolVar(&o.serve, "serve", false, "only start the in-process promobot ingest and serve for -serve-for")
 	flag.DurationVar(&o.serveFor, "serve-for", 5*time.Minute, "with -serve: how long to serve")
 	flag.StringVar(&o.logLevel, "log", "info", "handler log level (logs go to io.Discard but are still formatted)")
-	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the HTTP phase to this file")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the HTTP phase to this file (this process)")
+	flag.StringVar(&o.client, "client", "nethttp", "HTTP client: nethttp (net/http) or lean (pre-rendered requests, less CPU)")
+	flag.StringVar(&o.promobot, "promobot", "", "run this promobot binary in webhook mode against an external nats-server and drive it")
+	flag.StringVar(&o.natsServer, "nats-server", "", "with -promobot: nats-server binary (default: this program re-executed as one)")
+	flag.BoolVar(&o.keep, "keep", false, "with -promobot: keep the temp dir with the logs")
+	flag.StringVar(&o.watch, "watch", "", "with -url: report CPU per delivery of these processes, name=pid[,name=pid]")
+	flag.StringVar(&o.promobotEnv, "promobot-env", "", "with -promobot: extra environment for it, KEY=VALUE[,KEY=VALUE] (e.g. GOGC=200)")
+	flag.StringVar(&o.perfOut, "perf", "", "with -promobot: perf record -g the promobot process during the measured window into this file")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "webhookload:", err)
@@ -98,9 +128,26 @@ func run(o options) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-
+	if o.client != "nethttp" && o.client != "lean" {
+		return fmt.Errorf("-client %q: nethttp or lean", o.client)
+	}
+	procs, err := parseWatch(o.watch)
+	if err != nil {
+		return err
+	}
 	target, natsURL := o.url, o.natsURL
-	if target == "" {
+	owned := target == "" // the generator started the server: its stream holds only this run's intents
+	if o.promobot != "" {
+		if target != "" {
+			return errors.New("-promobot and -url exclude each other")
+		}
+		sp, err := startSpawned(ctx, o)
+		if err != nil {
+			return err
+		}
+		defer sp.close()
+		target, natsURL, procs = sp.url, sp.natsURL, sp.procs
+	} else if target == "" {
 		srv, err := startIngest(ctx, o)
 		if err != nil {
 			return err
@@ -121,14 +168,15 @@ func run(o options) error {
 		return err
 	}
 	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s, %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), cpuModel(), loadAvg())
-	fmt.Printf("target: %s, %d clients, %v (+%v warm-up), body %d bytes\n", target, o.conc, o.dur, o.warmup, len(body))
+	fmt.Printf("target: %s, %d %s clients, %v (+%v warm-up), body %d bytes\n", target, o.conc, o.client, o.dur, o.warmup, len(body))
 
-	res, err := drive(ctx, target, o, body)
+	res, err := drive(ctx, target, o, body, procs)
 	if err != nil {
 		return err
 	}
 	res.print()
-	if o.url == "" {
+	printCPU(procs, res.procCPU[0], res.procCPU[1], res.n, "delivery")
+	if owned {
 		// Every 202 must mean a stored intent: count them in the stream.
 		stored, err := streamMsgs(ctx, natsURL)
 		if err != nil {
@@ -141,7 +189,7 @@ func run(o options) error {
 	}
 
 	if o.rawDur > 0 && natsURL != "" {
-		raw, err := rawPublish(ctx, natsURL, o)
+		raw, err := rawPublish(ctx, natsURL, o, procs)
 		if err != nil {
 			return err
 		}
@@ -266,6 +314,7 @@ type httpResult struct {
 	elapsed  time.Duration
 	lat      []time.Duration
 	cpu      time.Duration
+	procCPU  [2]cpuSnap // watched processes at the start and end of the measured window
 }
 
 func (r *httpResult) print() {
@@ -278,7 +327,7 @@ func (r *httpResult) print() {
 		fmt.Printf("  latency p50 %v  p90 %v  p99 %v  max %v\n", pct(r.lat, 50), pct(r.lat, 90), pct(r.lat, 99), r.lat[len(r.lat)-1])
 	}
 	if r.n > 0 {
-		fmt.Printf("  process CPU %.1f µs per delivery (user+sys of this process: client, server and, in-process, nats-server)\n",
+		fmt.Printf("  generator process CPU %.1f µs per delivery (user+sys of this process: the client and, in-process, promobot's ingest and nats-server)\n",
 			float64(r.cpu.Microseconds())/float64(r.n))
 	}
 }
@@ -290,8 +339,9 @@ func pct(sorted []time.Duration, p int) time.Duration {
 
 // drive runs o.conc clients, each sending one delivery at a time over its
 // own keep-alive connection, for o.warmup+o.dur; only deliveries completed
-// within the measured window count.
-func drive(ctx context.Context, target string, o options, body []byte) (*httpResult, error) {
+// within the measured window count. The CPU of procs is read at the start
+// and the end of that window.
+func drive(ctx context.Context, target string, o options, body []byte, procs []proc) (*httpResult, error) {
 	sig := sign(o.secret, body)
 	tr := &http.Transport{
 		MaxIdleConns: o.conc, MaxIdleConnsPerHost: o.conc, MaxConnsPerHost: o.conc,
@@ -299,6 +349,12 @@ func drive(ctx context.Context, target string, o options, body []byte) (*httpRes
 	}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	newSender := func() (sender, error) {
+		if o.client == "lean" {
+			return newLeanSender(target, body, sig)
+		}
+		return &netHTTPSender{client: client, target: target, body: body, sig: sig}, nil
+	}
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 
 	var (
@@ -315,30 +371,22 @@ func drive(ctx context.Context, target string, o options, body []byte) (*httpRes
 	lats := make([][]time.Duration, o.conc)
 	worker := func(w int) {
 		defer wg.Done()
+		s, err := newSender()
+		if err != nil {
+			mu.Lock()
+			res.errs++
+			if res.firstErr == "" {
+				res.firstErr = err.Error()
+			}
+			mu.Unlock()
+			return
+		}
+		defer s.close()
 		local := make([]time.Duration, 0, 1<<14)
 		for time.Now().Before(deadline) && ctx.Err() == nil {
 			id := "wl-" + run + "-" + strconv.FormatInt(seq.Add(1), 10)
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
-			if err != nil {
-				mu.Lock()
-				res.errs++
-				mu.Unlock()
-				return
-			}
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("X-GitHub-Event", "push")
-			req.Header.Set("X-GitHub-Delivery", id)
-			req.Header.Set("X-Hub-Signature-256", sig)
 			start := time.Now()
-			resp, err := client.Do(req)
-			status := 0
-			if err == nil {
-				_, err = io.Copy(io.Discard, resp.Body)
-				if cerr := resp.Body.Close(); err == nil {
-					err = cerr
-				}
-				status = resp.StatusCode
-			}
+			status, err := s.send(ctx, id)
 			took := time.Since(start)
 			if err == nil && status == http.StatusAccepted {
 				accepted.Add(1)
@@ -376,11 +424,20 @@ func drive(ctx context.Context, target string, o options, body []byte) (*httpRes
 		}
 		defer stopProfile()
 	}
+	if o.perfOut != "" && len(procs) > 0 {
+		stopPerf, err := perfRecord(o.perfOut, procs[0].pid)
+		if err != nil {
+			return nil, err
+		}
+		defer stopPerf()
+	}
+	res.procCPU[0] = snapCPU(procs)
 	cpu0 := cpuTime()
 	start := time.Now()
 	wg.Wait()
 	res.elapsed = time.Since(start)
 	res.cpu = cpuTime() - cpu0
+	res.procCPU[1] = snapCPU(procs)
 	for _, l := range lats {
 		res.lat = append(res.lat, l...)
 	}
@@ -397,11 +454,14 @@ type rawResult struct {
 	n       int
 	elapsed time.Duration
 	cpu     time.Duration
+	procs   []proc
+	procCPU [2]cpuSnap
 }
 
 func (r rawResult) print() {
-	fmt.Printf("%s: %d msgs in %.2fs = %.0f msgs/s; process CPU %.1f µs per msg\n",
+	fmt.Printf("%s: %d msgs in %.2fs = %.0f msgs/s; generator process CPU %.1f µs per msg\n",
 		r.name, r.n, r.elapsed.Seconds(), float64(r.n)/r.elapsed.Seconds(), float64(r.cpu.Microseconds())/float64(max(r.n, 1)))
+	printCPU(r.procs, r.procCPU[0], r.procCPU[1], r.n, "msg")
 }
 
 type rawResults []rawResult
@@ -420,7 +480,7 @@ const benchStream = "WEBHOOKLOAD_RAW"
 // messages with up to 4096 acks outstanding, (2) o.conc goroutines each
 // publishing one 7 KB message at a time through queue-style
 // PublishMsgAsync + wait, as the handler does.
-func rawPublish(ctx context.Context, natsURL string, o options) (rawResults, error) {
+func rawPublish(ctx context.Context, natsURL string, o options, procs []proc) (rawResults, error) {
 	nc, err := nats.Connect(natsURL, nats.Name("webhookload-raw"))
 	if err != nil {
 		return nil, fmt.Errorf("raw: connect: %w", err)
@@ -448,6 +508,7 @@ func rawPublish(ctx context.Context, natsURL string, o options) (rawResults, err
 	var out rawResults
 
 	// (1) pipelined.
+	snap0 := snapCPU(procs)
 	cpu0, start := cpuTime(), time.Now()
 	deadline := start.Add(o.rawDur)
 	n := 0
@@ -467,12 +528,14 @@ func rawPublish(ctx context.Context, natsURL string, o options) (rawResults, err
 	case <-time.After(time.Minute):
 		return nil, errors.New("raw: acks did not arrive within a minute")
 	}
-	out = append(out, rawResult{"raw JetStream PublishAsync, pipelined (1 publisher, <=4096 pending), 7 KB", n, time.Since(start), cpuTime() - cpu0})
+	out = append(out, rawResult{"raw JetStream PublishAsync, pipelined (1 publisher, <=4096 pending), 7 KB", n, time.Since(start), cpuTime() - cpu0,
+		procs, [2]cpuSnap{snap0, snapCPU(procs)}})
 
 	// (2) concurrent, one message per caller at a time.
 	var total atomic.Int64
 	var failed atomic.Int64
 	var wg sync.WaitGroup
+	snap0 = snapCPU(procs)
 	cpu0, start = cpuTime(), time.Now()
 	deadline = start.Add(o.rawDur)
 	wg.Add(o.conc)
@@ -501,7 +564,7 @@ func rawPublish(ctx context.Context, natsURL string, o options) (rawResults, err
 		return nil, fmt.Errorf("raw: %d concurrent publishes failed", f)
 	}
 	out = append(out, rawResult{fmt.Sprintf("raw JetStream PublishMsgAsync + wait, %d concurrent callers, 7 KB", o.conc),
-		int(total.Load()), time.Since(start), cpuTime() - cpu0})
+		int(total.Load()), time.Since(start), cpuTime() - cpu0, procs, [2]cpuSnap{snap0, snapCPU(procs)}})
 	return out, nil
 }
 

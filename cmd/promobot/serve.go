@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/promobot/promobot/internal/app"
+	"github.com/promobot/promobot/internal/budget"
 	"github.com/promobot/promobot/internal/ghretry"
 	"github.com/promobot/promobot/internal/queue"
 )
@@ -31,6 +32,11 @@ type serveFlags struct {
 	workers                                                             int
 	insecure                                                            bool
 	ackWait, leaseTTL, githubPace                                       time.Duration
+
+	redeliverInterval time.Duration // the delivery reconciler (internal/redeliver)
+	writesPerMinute   int           // the shared GitHub write budget (internal/budget)
+	writesPerHour     int
+	publicURL         string
 }
 
 func newServe(m mode) *cobra.Command {
@@ -51,20 +57,24 @@ func newServe(m mode) *cobra.Command {
 	fs := cmd.Flags()
 	stringFlag(fs, &f.rules, "rules", "PROMOBOT_RULES", "config/promotion-rules.yaml", "rules file")
 	stringFlag(fs, &f.listen, "listen", "PROMOBOT_LISTEN", ":8080", "HTTP listen address")
-	stringFlag(fs, &f.dataDir, "data-dir", "PROMOBOT_DATA_DIR", "./data", "directory for embedded JetStream and git mirrors")
+	stringFlag(fs, &f.dataDir, "data-dir", "PROMOBOT_DATA_DIR", "./data", "directory for embedded JetStream, git mirrors and the worker's crash-recovery state")
 	stringFlag(fs, &f.natsURL, "nats-url", "PROMOBOT_NATS_URL", "", "external NATS URL (empty: embedded server)")
-	stringFlag(fs, &f.apiURL, "github-api-url", "PROMOBOT_GITHUB_API_URL", "https://api.github.com/", "GitHub REST API URL (GHES: https://HOST/api/v3/)")
+	stringFlag(fs, &f.apiURL, "github-api-url", "PROMOBOT_GITHUB_API_URL", "https://api.github.com/", "GitHub REST API URL (GHES: https://HOST)")
 	stringFlag(fs, &f.appID, "app-id", "PROMOBOT_APP_ID", "", "GitHub App id")
 	stringFlag(fs, &f.keyFile, "private-key-file", "PROMOBOT_PRIVATE_KEY_FILE", "", "GitHub App private key (PEM file)")
 	fs.StringVar(&f.secretFile, "webhook-secret-file", "", "file holding the webhook secret (or set $PROMOBOT_WEBHOOK_SECRET to the value)")
 	stringFlag(fs, &f.logFormat, "log-format", "PROMOBOT_LOG_FORMAT", "json", "log format: json or console")
 	stringFlag(fs, &f.logLevel, "log-level", "PROMOBOT_LOG_LEVEL", "info", "log level")
 	fs.BoolVar(&f.insecure, "insecure-no-signature", false, "accept unsigned webhooks (local experiments only; never in production)")
+	stringFlag(fs, &f.publicURL, "public-url", "PROMOBOT_PUBLIC_URL", "", "where GitHub reaches promobot, e.g. https://promobot.example.com (webhook: its /webhook); with a token, the redeliver reconciler finds its repository webhooks by it")
 	err := errors.Join(
 		intFlag(fs, &f.workers, "workers", "PROMOBOT_WORKERS", runtime.NumCPU(), "planner workers"),
-		durationFlag(fs, &f.ackWait, "ack-wait", "PROMOBOT_ACK_WAIT", 2*time.Minute, "how long an intent stays with a silent worker before another gets it; busy workers heartbeat"),
-		durationFlag(fs, &f.leaseTTL, "lease-ttl", "PROMOBOT_LEASE_TTL", 0, "how long a crashed worker's lease blocks its target (0: the ack wait)"),
+		durationFlag(fs, &f.ackWait, "ack-wait", "PROMOBOT_ACK_WAIT", queue.DefaultAckWait, "how long an intent stays with a dead worker before another gets it (busy workers heartbeat every third of it; one restarted on its --data-dir takes them back at once)"),
+		durationFlag(fs, &f.leaseTTL, "lease-ttl", "PROMOBOT_LEASE_TTL", 0, "how long a dead worker's lease blocks its target (live ones refresh every third of it; one restarted on its --data-dir frees it at once; 0: the ack wait)"),
 		durationFlag(fs, &f.githubPace, "github-pace", "PROMOBOT_GITHUB_PACE", time.Second, "minimum spacing of content-creating GitHub requests, per GitHub's secondary rate limits (0: none)"),
+		intFlag(fs, &f.writesPerMinute, "github-writes-per-minute", "PROMOBOT_GITHUB_WRITES_PER_MINUTE", budget.DefaultPerMinute, "content-creating GitHub requests the whole deployment makes per installation in any minute (GitHub's secondary limit; 0: no minute limit)"),
+		intFlag(fs, &f.writesPerHour, "github-writes-per-hour", "PROMOBOT_GITHUB_WRITES_PER_HOUR", budget.DefaultPerHour, "content-creating GitHub requests the whole deployment makes per installation in any hour (GitHub's secondary limit; 0: no hour limit)"),
+		durationFlag(fs, &f.redeliverInterval, "redeliver-interval", "PROMOBOT_REDELIVER_INTERVAL", time.Minute, "how often GitHub is asked for failed webhook deliveries, which it then redelivers (worker and serve processes, one at a time; 0: off)"),
 	)
 	if err != nil {
 		cmd.RunE = func(*cobra.Command, []string) error { return err }
@@ -87,6 +97,16 @@ func runServe(ctx context.Context, cmd *cobra.Command, m mode, f serveFlags) err
 	}
 	if f.githubPace <= 0 {
 		cfg.GitHubRetry.ContentPace = -1 // ghretry: negative disables pacing
+	}
+	if f.writesPerMinute < 0 || f.writesPerHour < 0 {
+		return fmt.Errorf("--github-writes-per-minute and --github-writes-per-hour must not be negative")
+	}
+	cfg.GitHubBudget.Windows = budget.GitHubWindows(f.writesPerMinute, f.writesPerHour)
+	cfg.RedeliverInterval, cfg.PublicURL = f.redeliverInterval, f.publicURL
+	if f.publicURL != "" {
+		if _, err := app.WebhookURL(f.publicURL); err != nil {
+			return fmt.Errorf("--public-url: %w", err)
+		}
 	}
 	if m != modeAll && f.natsURL == "" {
 		return fmt.Errorf("promobot %s needs --nats-url: the embedded NATS server runs only with serve", m)

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
+	"github.com/promobot/promobot/internal/budget"
 	"github.com/promobot/promobot/internal/chatops"
 	"github.com/promobot/promobot/internal/checkout"
 	"github.com/promobot/promobot/internal/ghapp"
@@ -60,6 +61,19 @@ type Config struct {
 	// GitHubRetry configures retries and pacing of GitHub calls (tests and
 	// the demo turn pacing off: the test server has no secondary limits).
 	GitHubRetry ghretry.Config
+	// GitHubBudget is the GitHub write budget the deployment's workers
+	// share per installation (internal/budget); no Windows: none. serve
+	// sets GitHub's minute and hour from its flags; tests set their own
+	// windows, margins and waits here.
+	GitHubBudget budget.Config
+	// RedeliverInterval is how often the delivery reconciler has GitHub
+	// redeliver the webhook deliveries that failed (redeliver.go); it runs
+	// with Worker, in one process at a time. 0: off.
+	RedeliverInterval time.Duration
+	// PublicURL is where GitHub reaches promobot (its webhook is PublicURL
+	// + "/webhook"); with a Token the reconciler finds its repository
+	// webhooks by it.
+	PublicURL string
 }
 
 // App is a running promobot.
@@ -69,8 +83,10 @@ type App struct {
 	http     *http.Server
 	embedded *queue.Embedded
 	nc       *nats.Conn
+	instance *queue.Instance // the worker's queue state under DataDir; nil without
 	q        *queue.Queue
 	rules    *rules.Store
+	github   *ghapp.Clients // the workers' GitHub clients; nil without workers
 
 	stop     context.CancelFunc
 	closing  atomic.Bool
@@ -95,6 +111,7 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, fmt.Errorf("rules %s: %w", cfg.RulesPath, err)
 	}
 	a := &App{log: log, rules: rules.NewStore(rs)}
+	warnOwners(log, cfg.RulesPath, rs)
 	defer func() {
 		if err != nil {
 			a.close()
@@ -123,12 +140,22 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	qcfg := cfg.Queue
 	qcfg.Registerer = reg
+	qcfg.Logger = log
 	if qcfg.AckWait <= 0 {
 		qcfg.AckWait = queue.DefaultAckWait
 	}
 	if qcfg.LeaseTTL <= 0 {
 		// A crashed worker's lease expires about when its intent comes back.
 		qcfg.LeaseTTL = qcfg.AckWait
+	}
+	if cfg.Worker && cfg.DataDir != "" && qcfg.Instance == nil {
+		// A worker restarted on its data directory takes back at once what
+		// its crashed predecessor held (queue.Instance).
+		dir := filepath.Join(cfg.DataDir, "queue")
+		if a.instance, err = queue.OpenInstance(dir); err != nil {
+			log.Warn().Err(err).Str("dir", dir).Msg("no instance directory: after a crash, this worker's intents wait out the ack wait and lease TTL")
+		}
+		qcfg.Instance = a.instance
 	}
 	a.q, err = queue.Open(ctx, a.nc, qcfg)
 	if err != nil {
@@ -140,6 +167,7 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		wh, err := webhook.New(webhook.Config{
 			Secret: cfg.WebhookSecret, Insecure: cfg.Insecure, Rules: a.rules.Current,
 			Publisher: a.q, Log: log, Registerer: reg,
+			OnInstallation: announceInstallations(a.nc),
 		})
 		if err != nil {
 			return nil, err
@@ -157,16 +185,29 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 	if cfg.Worker {
 		retry := cfg.GitHubRetry
 		retry.Log = log
-		clients, err := ghapp.New(ghapp.Config{APIURL: cfg.GitHubAPIURL, AppID: cfg.AppID, PrivateKey: cfg.PrivateKey, Token: cfg.Token, Registerer: reg, Retry: retry})
+		bud, err := openBudget(ctx, a.nc, cfg, qcfg.Replicas, reg)
 		if err != nil {
 			return nil, err
 		}
+		// The budget's transport sits below ghretry: every attempt is charged.
+		clients, err := ghapp.New(ghapp.Config{APIURL: cfg.GitHubAPIURL, AppID: cfg.AppID, PrivateKey: cfg.PrivateKey, Token: cfg.Token, Registerer: reg, Retry: retry,
+			Transport: bud.Transport(nil)})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := forgetInstallations(a.nc, clients, log); err != nil {
+			return nil, err
+		}
+		a.github = clients
 		w := &worker.Worker{
 			Holder:   a.q,
 			Repos:    &checkout.Source{Clients: clients, Mirrors: gitmirror.New(filepath.Join(cfg.DataDir, "mirrors")), Rules: a.rules.Current},
 			Writer:   &prwriter.Writer{State: kvState{a.q.State()}},
-			Commands: &chatops.Commands{Replies: kvState{a.q.State()}, Log: log},
+			Commands: &chatops.Commands{Replies: kvState{a.q.State()}, Log: log, Self: clients.Identity},
 			Log:      log, Now: time.Now, Observe: cfg.Observe,
+		}
+		if bud != nil {
+			w.Budget = bud
 		}
 		a.consumed = make(chan error, 1)
 		a.wg.Add(1)
@@ -184,6 +225,7 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 				return
 			}
 			log.Info().Str("rules", cfg.RulesPath).Int("services", len(r.Services)).Msg("rules reloaded")
+			warnOwners(log, cfg.RulesPath, r)
 		})
 	}()
 
@@ -199,6 +241,7 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 			log.Error().Err(err).Msg("http server stopped")
 		}
 	}()
+	a.startRedeliver(runCtx, cfg, reg) // after Serve: its first run's redeliveries find promobot listening
 	return a, nil
 }
 
@@ -256,12 +299,30 @@ func (a *App) close() {
 	if a.embedded != nil {
 		a.embedded.Shutdown()
 	}
+	if a.instance != nil {
+		_ = a.instance.Close() // only unlocks; nothing to report
+	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
+}
+
+// openBudget opens the GitHub write budget the workers share (nil when
+// cfg sets no window).
+func openBudget(ctx context.Context, nc *nats.Conn, cfg Config, replicas int, reg prometheus.Registerer) (*budget.Budget, error) {
+	if len(cfg.GitHubBudget.Windows) == 0 {
+		return nil, nil
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("write budget: %w", err)
+	}
+	bc := cfg.GitHubBudget
+	bc.Token, bc.Replicas, bc.Registerer, bc.Log = cfg.Token != "", replicas, reg, cfg.Log
+	return budget.Open(ctx, js, bc)
 }
 
 // kvState keeps the PR writer's target → PR record in JetStream KV, so every

@@ -111,3 +111,51 @@ func TestReadyzReportsNATSDown(t *testing.T) {
 		t.Errorf("readyz with NATS down = %d %v", resp.StatusCode, body)
 	}
 }
+
+// A worker keeps its queue instance under DataDir: a restart on the same
+// directory knows its predecessor (and would take back its leases and
+// intents had it crashed), and a second live process on the directory runs
+// without one instead of taking over a live process's work.
+func TestWorkerInstanceUnderDataDir(t *testing.T) {
+	cfg := config(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a1, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a1.instance == nil {
+		t.Fatal("worker started without an instance directory")
+	}
+	boot1 := a1.instance.Boot()
+	if rec := a1.q.Recovery(); len(rec.Gone)+len(rec.Alive)+len(rec.Unknown) != 0 {
+		t.Errorf("first start recovered %+v", rec)
+	}
+	if err := a1.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	a2, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = a2.Shutdown(ctx) }()
+	if rec := a2.q.Recovery(); len(rec.Gone) != 1 || rec.Gone[0] != boot1 || rec.Leases != 0 || rec.Deliveries != 0 {
+		t.Errorf("restart recovered %+v, want boot %s gone with nothing held", rec, boot1)
+	}
+
+	// The same directory while a2 lives: a worker on a2's NATS runs, without an instance.
+	cfg3 := cfg
+	cfg3.NATSURL, cfg3.Webhook, cfg3.Worker = a2.NATSURL(), false, true
+	a3, err := Start(ctx, cfg3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = a3.Shutdown(ctx) }()
+	if a3.instance != nil {
+		t.Error("a second live worker took the directory's instance")
+	}
+	if rec := a3.q.Recovery(); len(rec.Gone) != 0 {
+		t.Errorf("second worker recovered %+v from a live process", rec)
+	}
+}

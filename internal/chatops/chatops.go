@@ -56,6 +56,25 @@ type Promote func(ctx context.Context, in intent.Intent) (Promotion, error)
 type Commands struct {
 	Replies Replies
 	Log     zerolog.Logger
+	// Self returns the login promobot acts as on GitHub (ghapp's
+	// Clients.Identity): its replies and its pull requests are the ones by
+	// that login, whatever the account type ("User" for a personal access
+	// token). Required in production. nil recognises any Bot account, which
+	// only tests that do not care may rely on: another bot quoting a marker
+	// would pass for promobot.
+	Self func(ctx context.Context) (login string, err error)
+}
+
+// ours returns whether an account (login and type) is promobot.
+func (c *Commands) ours(ctx context.Context) (func(login, userType string) bool, error) {
+	if c.Self == nil {
+		return func(_, userType string) bool { return userType == "Bot" }, nil
+	}
+	self, err := c.Self(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("promobot's own login: %w", err)
+	}
+	return func(login, _ string) bool { return strings.EqualFold(login, self) }, nil
 }
 
 // Handle runs one command intent (in.Command() is true): authorise the
@@ -83,7 +102,7 @@ func (c *Commands) Handle(ctx context.Context, gh GitHub, in intent.Intent, load
 	if err != nil {
 		return Promotion{}, err
 	}
-	subs, why, err := services(ctx, gh, rs, in)
+	subs, why, err := c.services(ctx, gh, rs, in)
 	if err != nil {
 		return Promotion{}, err
 	}

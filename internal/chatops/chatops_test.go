@@ -78,7 +78,7 @@ func metadata(repo string, services ...string) string {
 }
 
 func promobotPR(body string, merged bool) chatops.PullRequest {
-	return chatops.PullRequest{Body: body, Merged: merged, UserType: "Bot", HeadRef: "promobot/prod/web", HeadRepo: "acme/gitops"}
+	return chatops.PullRequest{Body: body, Merged: merged, User: chatopstest.Login, UserType: "Bot", HeadRef: "promobot/prod/web", HeadRepo: "acme/gitops"}
 }
 
 func writer(users ...string) map[string]string {
@@ -110,6 +110,7 @@ func TestHandle(t *testing.T) {
 		wantReply    string   // without the marker; empty: no reply
 		wantCalls    []string
 		wantNoRules  bool
+		self         func(context.Context) (string, error) // Commands.Self; default chatopstest.Login
 	}{
 		{
 			name:         "a named service is promoted and answered",
@@ -284,10 +285,39 @@ func TestHandle(t *testing.T) {
 			wantCalls:    []string{"permission bob", "pr 5", "files 5 0", "react 7 eyes", "comments 5 0", "create 5"},
 		},
 		{
+			name: "metadata in another bot's PR does not count",
+			in:   command("staging"),
+			gh: &chatopstest.GitHub{Perms: writer("bob"),
+				PR:    chatops.PullRequest{Body: metadata("acme/gitops", "web@v2"), Merged: true, User: "renovate[bot]", UserType: "Bot", HeadRef: "promobot/prod/web", HeadRepo: "acme/gitops"},
+				Files: []string{"apps/payment-service/overlays/dev/kustomization.yaml"}},
+			promoted:     map[string]chatops.Promotion{"payment-service": opened(13)},
+			want:         opened(13),
+			wantPromoted: []string{"payment-service@"},
+		},
+		{
+			name: "with a personal access token, promobot's own PRs are a user's, and their metadata counts",
+			in:   command("staging"),
+			self: chatopstest.Identity("release-bot"),
+			gh: &chatopstest.GitHub{Perms: writer("bob"), Self: "release-bot", SelfType: "User",
+				PR: chatops.PullRequest{Body: metadata("acme/gitops", "web@v2"), Merged: true, User: "Release-Bot", UserType: "User", HeadRef: "promobot/prod/web", HeadRepo: "acme/gitops"}},
+			promoted:     map[string]chatops.Promotion{"web": opened(12)},
+			want:         opened(12),
+			wantPromoted: []string{"web@v2"},
+			wantCalls:    []string{"permission bob", "pr 5", "react 7 eyes", "comments 5 0", "create 5"},
+		},
+		{
+			name:     "promobot's login cannot be learnt",
+			in:       command("staging"),
+			self:     func(context.Context) (string, error) { return "", fate.Terminalf("GET /app: 401") },
+			gh:       &chatopstest.GitHub{Perms: writer("bob"), PR: promobotPR(metadata("acme/gitops", "web@v2"), true)},
+			wantErr:  "promobot's own login: GET /app: 401",
+			wantFate: fate.Terminal,
+		},
+		{
 			name: "metadata on a branch of another repository does not count",
 			in:   command("staging"),
 			gh: &chatopstest.GitHub{Perms: writer("bob"),
-				PR:    chatops.PullRequest{Body: metadata("acme/gitops", "web@v2"), Merged: true, UserType: "Bot", HeadRef: "promobot/prod/web", HeadRepo: "mallory/gitops"},
+				PR:    chatops.PullRequest{Body: metadata("acme/gitops", "web@v2"), Merged: true, User: chatopstest.Login, UserType: "Bot", HeadRef: "promobot/prod/web", HeadRepo: "mallory/gitops"},
 				Files: []string{"charts/web/values-staging.yaml"}},
 			promoted:     map[string]chatops.Promotion{"web": opened(13)},
 			want:         opened(13),
@@ -400,7 +430,11 @@ func TestHandle(t *testing.T) {
 				t.Fatal("test intent without requester")
 			}
 			gh := tc.gh
-			c := &chatops.Commands{Replies: &chatopstest.Replies{}, Log: zerolog.Nop()}
+			self := tc.self
+			if self == nil {
+				self = chatopstest.Identity(chatopstest.Login)
+			}
+			c := &chatops.Commands{Replies: &chatopstest.Replies{}, Log: zerolog.Nop(), Self: self}
 			loaded := false
 			load := func(context.Context) (*rules.Rules, error) { loaded = true; return rs, nil }
 			var promoted []string
@@ -462,7 +496,7 @@ func TestHandle(t *testing.T) {
 // A refusal whose reply fails is still a refusal, and the failure is returned.
 func TestHandleRefusalReplyFails(t *testing.T) {
 	gh := &chatopstest.GitHub{Fail: map[string]error{"create": chatopstest.Status(http.StatusBadGateway)}}
-	c := &chatops.Commands{Replies: &chatopstest.Replies{}, Log: zerolog.Nop()}
+	c := &chatops.Commands{Replies: &chatopstest.Replies{}, Log: zerolog.Nop(), Self: chatopstest.Identity(chatopstest.Login)}
 	got, err := c.Handle(context.Background(), gh, command("staging", "web"), nil, nil)
 	if err == nil || got.Outcome != "refused" {
 		t.Fatalf("Handle = %+v, %v; want a refusal and the reply's failure", got, err)
@@ -473,7 +507,7 @@ func TestHandleRefusalReplyFails(t *testing.T) {
 func TestHandleRulesFail(t *testing.T) {
 	boom := fate.Terminalf("expand generators: boom")
 	gh := &chatopstest.GitHub{Perms: writer("bob")}
-	c := &chatops.Commands{Replies: &chatopstest.Replies{}, Log: zerolog.Nop()}
+	c := &chatops.Commands{Replies: &chatopstest.Replies{}, Log: zerolog.Nop(), Self: chatopstest.Identity(chatopstest.Login)}
 	_, err := c.Handle(context.Background(), gh, command("staging", "web"),
 		func(context.Context) (*rules.Rules, error) { return nil, boom }, nil)
 	if err != boom {

@@ -37,6 +37,7 @@ type GitHub interface {
 type PullRequest struct {
 	Body     string
 	Merged   bool
+	User     string // the author's login
 	UserType string // the author's account type: "User", "Bot", "Organization"
 	HeadRef  string // the head branch
 	HeadRepo string // owner/name of the head branch's repository
@@ -46,6 +47,7 @@ type PullRequest struct {
 type Comment struct {
 	ID       int64
 	Body     string
+	User     string // the author's login
 	UserType string // the author's account type
 }
 
@@ -89,6 +91,7 @@ func (r rest) PullRequest(ctx context.Context, repo string, number int) (PullReq
 	return PullRequest{
 		Body:     pr.GetBody(),
 		Merged:   pr.GetMerged(),
+		User:     pr.GetUser().GetLogin(),
 		UserType: pr.GetUser().GetType(),
 		HeadRef:  pr.GetHead().GetRef(),
 		HeadRepo: pr.GetHead().GetRepo().GetFullName(),
@@ -117,7 +120,7 @@ func (r rest) IssueComments(ctx context.Context, repo string, issue, page int) (
 	}
 	out := make([]Comment, 0, len(cs))
 	for _, c := range cs {
-		out = append(out, Comment{ID: c.GetID(), Body: c.GetBody(), UserType: c.GetUser().GetType()})
+		out = append(out, Comment{ID: c.GetID(), Body: c.GetBody(), User: c.GetUser().GetLogin(), UserType: c.GetUser().GetType()})
 	}
 	return out, resp.NextPage, nil
 }

@@ -21,7 +21,7 @@ const maxFilePages = 30
 // services: on a promobot PR, the services it promotes (and, once merged,
 // the tags it promoted); on another PR, the services whose files it
 // changed; on an issue, a refusal that lists the services.
-func services(ctx context.Context, gh GitHub, rs *rules.Rules, in intent.Intent) (subs []intent.Intent, refusal string, err error) {
+func (c *Commands) services(ctx context.Context, gh GitHub, rs *rules.Rules, in intent.Intent) (subs []intent.Intent, refusal string, err error) {
 	type want struct{ service, tag string }
 	var wants []want
 	for _, s := range in.Services {
@@ -36,18 +36,25 @@ func services(ctx context.Context, gh GitHub, rs *rules.Rules, in intent.Intent)
 			return nil, "", fmt.Errorf("get pull request #%d: %w", in.Source.Issue, ghretry.Fate(err, time.Now()))
 		}
 		// Only promobot's own PRs carry metadata that counts: a contributor
-		// could paste a block into any PR body.
-		own := pr.UserType == "Bot" && strings.HasPrefix(pr.HeadRef, "promobot/") && strings.EqualFold(pr.HeadRepo, in.Repo)
-		if md, ok := planner.ParseMetadata(pr.Body); ok && own && strings.EqualFold(md.Repo, in.Repo) {
+		// (or another bot) could paste a block into any PR body.
+		md, ok := planner.ParseMetadata(pr.Body)
+		if ok {
+			ours, err := c.ours(ctx)
+			if err != nil {
+				return nil, "", err
+			}
+			ok = ours(pr.User, pr.UserType) && strings.HasPrefix(pr.HeadRef, "promobot/") && strings.EqualFold(pr.HeadRepo, in.Repo)
+		}
+		if ok && strings.EqualFold(md.Repo, in.Repo) {
 			seen := map[string]bool{}
-			for _, c := range md.Services {
-				if !seen[c.Name] {
-					seen[c.Name] = true
+			for _, svc := range md.Services {
+				if !seen[svc.Name] {
+					seen[svc.Name] = true
 					tag := in.Tag
 					if tag == "" && pr.Merged {
-						tag = c.To
+						tag = svc.To
 					}
-					wants = append(wants, want{c.Name, tag})
+					wants = append(wants, want{svc.Name, tag})
 				}
 			}
 		} else {

@@ -28,7 +28,12 @@ import (
 type Repo struct {
 	Writer  prwriter.GitHub
 	ChatOps chatops.GitHub
-	Read    func(ctx context.Context) (Tree, error)
+	// Statuses posts commit statuses on the intent's source repository
+	// (the build's commit) with the installation of the delivery that
+	// reported the build: a source repository of another organisation is
+	// not reachable with the GitOps repository's installation.
+	Statuses prwriter.StatusSetter
+	Read     func(ctx context.Context) (Tree, error)
 }
 
 // Tree is the repository at its base branch head, as decisions read it.
@@ -43,6 +48,22 @@ type Source struct {
 	Mirrors *gitmirror.Mirrors
 	Rules   func() *rules.Rules // the current server rules
 
+	// Fresh is how old a mirror fetch may be for an intent that names no
+	// commit of the GitOps repository (a build, a command) to be found a
+	// no-op on it without a fetch; zero: DefaultFresh. See fresh.go.
+	Fresh time.Duration
+	// MaxAge bounds how old a fetch may be for an intent that names a
+	// GitOps commit to be found a no-op on it, when the fetch holds that
+	// commit; zero: DefaultMaxAge.
+	MaxAge time.Duration
+	// AlwaysFetch fetches on every Read, as promobot did before no-op
+	// intents stopped costing a fetch: a switch for operators and the
+	// benchmark's baseline.
+	AlwaysFetch bool
+	// Now is the clock of the no-op check's gates; nil: time.Now. Use the
+	// worker's clock.
+	Now func() time.Time
+
 	expansions rules.Expansions
 }
 
@@ -53,17 +74,41 @@ func (s *Source) Open(ctx context.Context, in intent.Intent) (Repo, error) {
 	if err != nil {
 		return Repo{}, err
 	}
+	w := prwriter.REST(inst.Client)
 	return Repo{
-		Writer:  prwriter.REST(inst.Client),
-		ChatOps: chatops.REST(inst.Client),
-		Read:    func(ctx context.Context) (Tree, error) { return s.read(ctx, inst, in) },
+		Writer:   marksStale{w, s.Mirrors},
+		ChatOps:  chatops.REST(inst.Client),
+		Statuses: sourceStatuses{s.Clients, in.Source.InstallationID, inst.ID, w},
+		Read:     func(ctx context.Context) (Tree, error) { return s.read(ctx, inst, in) },
 	}, nil
 }
 
-// read brings the mirror up to date and reads the base branch head. A
-// caller that holds the target's lease reads here what the previous holder
-// pushed: the fetch happens after the lease is taken.
+// sourceStatuses sets statuses with the source delivery's installation,
+// resolved only when a status is set (most intents set none).
+type sourceStatuses struct {
+	clients      *ghapp.Clients
+	source, home int64 // installation ids: the build's delivery, the GitOps repository
+	gitops       prwriter.StatusSetter
+}
+
+func (s sourceStatuses) CreateStatus(ctx context.Context, repo, sha string, st prwriter.CommitStatus) error {
+	if s.source == 0 || s.source == s.home {
+		return s.gitops.CreateStatus(ctx, repo, sha, st)
+	}
+	inst, err := s.clients.For(ctx, repo, s.source)
+	if err != nil {
+		return err
+	}
+	return prwriter.REST(inst.Client).CreateStatus(ctx, repo, sha, st)
+}
+
+// read returns the repository at its base branch head. A caller that holds
+// the target's lease reads here what the previous holder pushed: unless the
+// intent is found a no-op on the mirror as it is (fresh.go: reuse, which
+// never lets a write decide), the tree comes from a fetch that started after
+// read was called, so after the lease was taken.
 func (s *Source) read(ctx context.Context, inst *ghapp.Installation, in intent.Intent) (Tree, error) {
+	asked := time.Now()
 	rs := s.Rules()
 	cloneURL, err := s.Clients.CloneURL(ctx, inst, in.Repo, in.Source.CloneURL)
 	if err != nil {
@@ -73,14 +118,34 @@ func (s *Source) read(ctx context.Context, inst *ghapp.Installation, in intent.I
 		tok, err := inst.Token(ctx)
 		return "x-access-token", tok, err
 	}
-	if err := s.Mirrors.Fetch(ctx, in.Repo, cloneURL, creds); err != nil {
-		return Tree{}, fmt.Errorf("fetch %s: %w", in.Repo, err)
-	}
 	branch := rs.Defaults.BaseBranch
 	if branch == "" {
 		branch = "main"
 	}
-	base, err := s.Mirrors.Snapshot(ctx, in.Repo, branch)
+	if s.AlwaysFetch {
+		err = s.Mirrors.Fetch(ctx, in.Repo, cloneURL, creds)
+	} else {
+		var t Tree
+		var ok bool
+		if t, ok, err = s.reuse(ctx, rs, in, cloneURL, creds, branch, asked); ok || err != nil {
+			return t, err
+		}
+		err = s.Mirrors.FetchSince(ctx, in.Repo, cloneURL, creds, asked)
+	}
+	if err != nil {
+		return Tree{}, fmt.Errorf("fetch %s: %w", in.Repo, err)
+	}
+	v, err := s.Mirrors.View(in.Repo)
+	if err != nil {
+		return Tree{}, fmt.Errorf("read %s: %w", in.Repo, err)
+	}
+	return s.tree(ctx, rs, in, v, branch)
+}
+
+// tree reads the base branch head and the promotion branches from one view
+// of the mirror (so both are as of the same fetch).
+func (s *Source) tree(ctx context.Context, rs *rules.Rules, in intent.Intent, v *gitmirror.View, branch string) (Tree, error) {
+	base, err := v.Snapshot(ctx, branch)
 	if err != nil {
 		return Tree{}, fmt.Errorf("read %s@%s: %w", in.Repo, branch, err)
 	}
@@ -90,32 +155,34 @@ func (s *Source) read(ctx context.Context, inst *ghapp.Installation, in intent.I
 	}
 	return Tree{Rules: rs, Views: planner.Views{
 		Base:     base,
-		Branches: branches{s.Mirrors, in.Repo},
+		Branches: branches{v, in.Repo},
 		History:  history{s.Mirrors, in.Repo, branch},
 	}}, nil
 }
 
-// branches reads promotion branches from the mirror: a branch the last
-// fetch did not see does not exist.
+// branches reads promotion branches from one view of the mirror: a branch
+// that fetch did not see does not exist.
 type branches struct {
-	m    *gitmirror.Mirrors
+	v    *gitmirror.View
 	repo string
 }
 
 func (b branches) Branch(ctx context.Context, name string) (planner.RepoView, error) {
-	if _, err := b.m.Head(b.repo, name); errors.Is(err, gitmirror.ErrNoRev) {
+	if _, err := b.v.Head(name); errors.Is(err, gitmirror.ErrNoRev) {
 		return nil, nil
 	} else if err != nil {
 		return nil, fmt.Errorf("read %s@%s: %w", b.repo, name, err)
 	}
-	v, err := b.m.Snapshot(ctx, b.repo, name)
+	v, err := b.v.Snapshot(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("read %s@%s: %w", b.repo, name, err)
 	}
 	return v, nil
 }
 
-// history reads soak times from the base branch's history in the mirror.
+// history reads soak times from the base branch's history in the mirror, as
+// of the latest fetch (which may be newer than the tree's view: soak gates
+// can only refuse, and the no-op check fetches on a refusal).
 type history struct {
 	m            *gitmirror.Mirrors
 	repo, branch string

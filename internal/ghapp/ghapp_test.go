@@ -76,6 +76,8 @@ func TestRoute(t *testing.T) {
 		{"POST", "/repos/acme/gitops/pulls/12/requested_reviewers", "POST /repos/{owner}/{repo}/pulls/{n}/requested_reviewers"},
 		{"POST", "/repos/acme/gitops/statuses/0123456789abcdef0123456789abcdef01234567", "POST /repos/{owner}/{repo}/statuses/{n}"},
 		{"POST", "/app/installations/77/access_tokens", "POST /app/installations/{n}/access_tokens"},
+		{"POST", "/api/v3/app/installations/77/access_tokens", "POST /app/installations/{n}/access_tokens"},
+		{"GET", "/api/v3/user", "GET /user"},
 	} {
 		if got := Route(tc.method, tc.path); got != tc.want {
 			t.Errorf("Route(%s %s) = %q, want %q", tc.method, tc.path, got, tc.want)

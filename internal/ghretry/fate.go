@@ -15,11 +15,15 @@ import (
 //
 //   - a rate limit go-github reports itself: retry at its reset (or after
 //     GitHub's Retry-After; a minute when it gives none);
-//   - any other 4xx except 408 and 429: GitHub refuses this request and
-//     will refuse it again (404, 403 without a rate limit, 409, 422):
+//   - any other 4xx except 401, 408 and 429: GitHub refuses this request
+//     and will refuse it again (404, 403 without a rate limit, 409, 422):
 //     terminal, so the person is told instead of the queue retrying;
-//   - everything else (5xx, 408, 429, network errors, and this package's
-//     own rate-limit deferrals, already marked): unchanged.
+//   - everything else: unchanged. That is 5xx, 408, 429, network errors,
+//     this package's own rate-limit deferrals (already marked), and 401:
+//     GitHub refuses the credentials, not the request. An installation
+//     token is revoked when the App is uninstalled; ghapp forgets that
+//     installation on a 401, so the next attempt authenticates afresh (and
+//     a token that stays bad ends at the queue's delivery limit).
 //
 // Callers that handle a status themselves (a 422 meaning "already exists")
 // check it before calling Fate.
@@ -44,7 +48,11 @@ func Fate(err error, now time.Time) error {
 		return fate.MarkRetryAt(err, now.Add(d))
 	case errors.As(err, &er) && er.Response != nil:
 		code := er.Response.StatusCode
-		if code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests {
+		switch code {
+		case http.StatusUnauthorized, http.StatusRequestTimeout, http.StatusTooManyRequests:
+			return err
+		}
+		if code >= 400 && code < 500 {
 			return fate.MarkTerminal(err)
 		}
 	}

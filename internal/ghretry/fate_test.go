@@ -29,6 +29,7 @@ func TestFate(t *testing.T) {
 		{"404", fmt.Errorf("get ref: %w", ghErr(404)), fate.Terminal, time.Time{}},
 		{"422", ghErr(422), fate.Terminal, time.Time{}},
 		{"403 without rate limit", ghErr(403), fate.Terminal, time.Time{}},
+		{"401: credentials revoked, renewed on the next attempt", ghErr(401), fate.Retryable, time.Time{}},
 		{"408", ghErr(408), fate.Retryable, time.Time{}},
 		{"429", ghErr(429), fate.Retryable, time.Time{}},
 		{"502", ghErr(502), fate.Retryable, time.Time{}},

@@ -1,7 +1,9 @@
 // Package ghretry is the resilient transport under every GitHub API call. It
-// retries network errors and 5xx with exponential backoff and full jitter,
-// waits out rate limits the way GitHub documents them, and spaces
-// content-creating requests so promobot stays under the secondary limits.
+// retries network errors and 5xx with exponential backoff and full jitter
+// (a request that may have taken effect only when a repeat is harmless, see
+// Replayable), waits out rate limits the way GitHub documents them, and
+// spaces content-creating requests so promobot stays under the secondary
+// limits.
 //
 // It sits below go-github and ghinstallation, so go-github only ever sees the
 // final response of a call (and never caches a rate-limit state that this
@@ -100,6 +102,9 @@ type Config struct {
 	// Route reduces a path to a log label, e.g. ghapp.Route; default
 	// method and path.
 	Route func(method, path string) string
+	// Replayable says which requests may be sent again when their outcome
+	// is unknown (network error after sending, 5xx); default Replayable.
+	Replayable func(method, path string) bool
 }
 
 type transport struct {
@@ -108,6 +113,7 @@ type transport struct {
 	clock  Clock
 	rand   func() float64
 	route  func(method, path string) string
+	replay func(method, path string) bool
 	m      *metrics
 	paceMu sync.Mutex
 	last   time.Time // slot of the latest content-creating request
@@ -134,7 +140,10 @@ func New(next http.RoundTripper, cfg Config) http.RoundTripper {
 	if cfg.ContentPace == 0 {
 		cfg.ContentPace = DefaultContentPace
 	}
-	t := &transport{next: next, cfg: cfg, clock: cfg.Clock, rand: cfg.Rand, route: cfg.Route}
+	t := &transport{next: next, cfg: cfg, clock: cfg.Clock, rand: cfg.Rand, route: cfg.Route, replay: cfg.Replayable}
+	if t.replay == nil {
+		t.replay = Replayable
+	}
 	if t.clock == nil {
 		t.clock = realClock{}
 	}
@@ -158,12 +167,14 @@ type decision struct {
 // RoundTrip sends req until it succeeds, fails for good, or runs out of
 // attempts.
 //
-// Retrying non-idempotent requests (POST create-PR, create-ref...) after a
-// network error or 502/503/504 may repeat an effect that reached GitHub. That
-// is accepted on purpose: promobot's writer is idempotent one level up (it
-// finds existing branches and PRs by the target's branch name, and a
-// duplicate create answers 422, which is not retried), while giving up would
-// turn every transient blip into a failed intent.
+// A network error after the request went out, or a 500/502/503/504, leaves
+// its outcome unknown: GitHub may have carried it out. Such a request is
+// sent again only when a repeat cannot double its effect (Config.Replayable,
+// by default Replayable: git data, refs and PRs that answer 422 when they
+// exist, sets, reactions...). Any other request, a comment above all, comes
+// back with its failure, and its caller looks the effect up before creating
+// it again. Rate limits and failed dials are retried for every request:
+// GitHub never saw those.
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	body, err := replayable(req)
@@ -172,6 +183,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	route := t.route(req.Method, req.URL.Path)
 	content := contentCreating(req.Method)
+	replay := t.replay(req.Method, req.URL.Path)
 	strikes := 0 // headerless secondary limits so far
 	for attempt := 1; ; attempt++ {
 		if content {
@@ -191,6 +203,16 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			d, resp = t.decideResp(resp, strikes)
 		}
 		if d.reason == "" {
+			return resp, err
+		}
+		if !d.limit && !replay && (err == nil || !unsent(err)) {
+			ev := t.cfg.Log.Info().Str("method", req.Method).Str("route", route).Int("attempt", attempt).Str("reason", d.reason)
+			if resp != nil {
+				ev = ev.Int("status", resp.StatusCode)
+			} else {
+				ev = ev.Str("error", errKind(err))
+			}
+			ev.Msg("github request not replayed: it may have taken effect")
 			return resp, err
 		}
 		if d.reason == reasonHeaderless {

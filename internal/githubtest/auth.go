@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -46,11 +47,12 @@ const (
 
 // principal is who a request acts as.
 type principal struct {
-	kind     authKind
-	login    string
-	userType string // "User" or "Bot"
-	expires  time.Time
-	repos    map[string]bool // installation token restricted to these repo names; nil: all
+	kind         authKind
+	login        string
+	userType     string // "User" or "Bot"
+	expires      time.Time
+	repos        map[string]bool // installation token restricted to these repo names; nil: all
+	installation int64           // the installation an installation token belongs to
 }
 
 func (p *principal) canAccess(r *repo) bool {
@@ -183,11 +185,88 @@ func (s *Server) installationAccount() string {
 	return "promobot-test"
 }
 
+// appCreated is when the test App was registered.
+var appCreated = time.Date(2024, 1, 15, 9, 30, 0, 0, time.UTC)
+
+// handleGetApp answers GET /app (JWT only) with the App, every field
+// GitHub's "integration" schema requires included.
 func (s *Server) handleGetApp(c *reqCtx) {
-	c.json(http.StatusOK, &github.App{
+	installations := 0
+	if s.cfg.InstallationID != 0 {
+		installations = 1
+	}
+	type app struct {
+		*github.App
+		ClientID string `json:"client_id"`
+	}
+	c.json(http.StatusOK, app{ClientID: fmt.Sprintf("Iv1.%016x", s.cfg.AppID), App: &github.App{
 		ID: github.Int64(s.cfg.AppID), Slug: github.String(s.slug), Name: github.String(s.slug),
-		Owner:   s.user(s.installationAccount(), "Organization"),
-		HTMLURL: github.String(s.URL() + "/apps/" + s.slug),
+		NodeID:      github.String(fmt.Sprintf("A_%d", s.cfg.AppID)),
+		Owner:       s.user(s.installationAccount(), "Organization"),
+		Description: github.String(""),
+		ExternalURL: github.String("https://promobot.example.com"),
+		HTMLURL:     github.String(s.URL() + "/apps/" + s.slug),
+		CreatedAt:   ts(appCreated), UpdatedAt: ts(appCreated),
+		Permissions:        s.installation("").Permissions,
+		Events:             s.installation("").Events,
+		InstallationsCount: github.Int(installations),
+	}})
+}
+
+// SetInstallation moves the App to installation id, as uninstalling it and
+// installing it again does; 0 leaves it uninstalled. Like GitHub, it
+// revokes the old installation's tokens (they answer 401 from now on; its
+// token exchange and the repositories' installation answer 404) and sends
+// the installation webhook: deleted for the old id, created for the new.
+func (s *Server) SetInstallation(id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.cfg.InstallationID
+	if id == old {
+		return
+	}
+	if old != 0 {
+		for tok, p := range s.tokens {
+			if p.kind == authInstallation && p.installation == old {
+				delete(s.tokens, tok)
+			}
+		}
+		s.installationEvent("deleted")
+	}
+	s.cfg.InstallationID = id
+	if id != 0 {
+		s.installationEvent("created")
+	}
+}
+
+// installationEvent sends the installation webhook for the current
+// installation. Its repositories are listed in the short form GitHub uses
+// there.
+func (s *Server) installationEvent(action string) {
+	account := s.installationAccount()
+	type shortRepo struct {
+		ID       int64  `json:"id"`
+		NodeID   string `json:"node_id"`
+		Name     string `json:"name"`
+		FullName string `json:"full_name"`
+		Private  bool   `json:"private"`
+	}
+	repos := []shortRepo{}
+	names := make([]string, 0, len(s.repos))
+	for name := range s.repos {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		r := s.repos[name]
+		repos = append(repos, shortRepo{ID: r.id, NodeID: fmt.Sprintf("R_%d", r.id), Name: r.name, FullName: r.fullName(), Private: true})
+	}
+	s.hooks.enqueue("installation", map[string]any{
+		"action":       action,
+		"installation": s.installation(account),
+		"repositories": repos,
+		"requester":    nil,
+		"sender":       s.user(account+"-admin", "User"),
 	})
 }
 
@@ -218,7 +297,7 @@ func (s *Server) handleAccessToken(c *reqCtx) {
 	if len(strings.TrimSpace(string(c.body))) > 0 && !c.decode(&opts) {
 		return
 	}
-	p := &principal{kind: authInstallation, login: s.slug + "[bot]", userType: "Bot", expires: time.Now().Add(time.Hour)}
+	p := &principal{kind: authInstallation, login: s.slug + "[bot]", userType: "Bot", expires: time.Now().Add(time.Hour), installation: id}
 	var repos []*github.Repository
 	if len(opts.Repositories) > 0 {
 		p.repos = map[string]bool{}

@@ -34,6 +34,7 @@ func (s *Server) refChanged(r *repo, g *git.Repository, name plumbing.ReferenceN
 		return
 	}
 	if name.IsBranch() || name.IsTag() {
+		r.pushed = now()
 		ev, err := s.pushEvent(r, g, name, old, new, sender)
 		if err != nil {
 			s.logf("githubtest: build push event: %v", err)

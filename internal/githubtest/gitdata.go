@@ -560,8 +560,10 @@ func (s *Server) handleUpdateRef(c *reqCtx) {
 		c.unprocessable("Object does not exist")
 		return
 	}
-	if !in.Force && !isAncestor(g, cur.Hash(), h) {
+	if ff := isAncestor(g, cur.Hash(), h); !ff && !in.Force {
 		c.unprocessable("Update is not a fast forward")
+		return
+	} else if !ff && c.refusesForce(name.String()) {
 		return
 	}
 	if err := s.setRef(c.repo, g, name, cur.Hash(), h, c.p.asUser(s)); err != nil {
@@ -581,6 +583,9 @@ func (s *Server) handleDeleteRef(c *reqCtx) {
 	cur, err := g.Storer.Reference(name)
 	if err != nil || name.Validate() != nil {
 		c.unprocessable("Reference does not exist")
+		return
+	}
+	if c.refusesDelete(name.String()) {
 		return
 	}
 	if err := s.setRef(c.repo, g, name, cur.Hash(), plumbing.ZeroHash, c.p.asUser(s)); err != nil {

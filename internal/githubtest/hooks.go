@@ -9,17 +9,39 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
 )
 
-// Delivery is one recorded webhook delivery.
+// GitHub's words for the outcome of a delivery attempt, the "status" of its
+// record in the deliveries API. An attempt that got no HTTP answer at all
+// has status_code 0.
+const (
+	// StatusOK is a 2xx answer.
+	StatusOK = "OK"
+	// StatusConnectFailed is an attempt that could not reach the receiver
+	// (connection refused, no route, DNS).
+	StatusConnectFailed = "failed to connect to host"
+	// StatusTimedOut is an attempt the receiver did not answer within the
+	// hook timeout (10 s on github.com; see SetWebhookTimeout).
+	StatusTimedOut = "timed out"
+)
+
+// invalidResponse is GitHub's status for any answer outside 2xx.
+func invalidResponse(code int) string { return fmt.Sprintf("Invalid HTTP Response: %d", code) }
+
+// Delivery is one recorded webhook delivery attempt. A redelivery is a new
+// attempt of the same event: it keeps the ID (X-GitHub-Delivery, the
+// deliveries API's guid) and gets a HookDeliveryID of its own.
 type Delivery struct {
-	ID    string // X-GitHub-Delivery
+	ID    string // X-GitHub-Delivery (the event's guid)
 	Event string // X-GitHub-Event
 	Body  []byte
 	// Status is the receiver's HTTP status; 0 while queued, when no webhook URL
@@ -28,6 +50,28 @@ type Delivery struct {
 	Err        string
 	Redelivery bool
 	Sent       bool
+
+	// HookDeliveryID is the attempt's id in the deliveries API
+	// (GET /app/hook/deliveries); ids grow with every attempt.
+	HookDeliveryID int64
+	// StatusText is the attempt's status as GitHub records it: StatusOK,
+	// "Invalid HTTP Response: 503", StatusConnectFailed or StatusTimedOut;
+	// empty until it was sent.
+	StatusText string
+	// DeliveredAt is when the attempt was made; Duration how long it took.
+	DeliveredAt time.Time
+	Duration    time.Duration
+	// From the payload: its action, installation and repository (0/"" when
+	// it names none).
+	Action         string
+	InstallationID int64
+	RepositoryID   int64
+	Repo           string // owner/name
+
+	url        string
+	reqHeader  map[string]string
+	respHeader http.Header
+	respBody   []byte
 }
 
 // hooks sends deliveries in order from one goroutine, like GitHub.
@@ -37,6 +81,7 @@ type hooks struct {
 	secret  []byte
 	queue   []*Delivery
 	log     []*Delivery
+	nextID  int64 // the deliveries API id of the last attempt
 	pending int
 	idle    chan struct{} // closed while nothing is pending
 	wake    chan struct{}
@@ -46,12 +91,23 @@ type hooks struct {
 	client  *http.Client
 	logf    func(string, ...any)
 	appID   int64
+	// repoHooks are the repositories' own webhooks (AddRepoHook): lower-case
+	// owner/name → hook id.
+	repoHooks map[string]int64
 }
+
+// githubHookTimeout is how long github.com waits for a webhook's answer.
+const githubHookTimeout = 10 * time.Second
+
+// firstHookDeliveryID makes the deliveries API's ids as large as GitHub's
+// (they do not fit in 32 bits).
+const firstHookDeliveryID = 90_000_000_000
 
 func newHooks(appID int64, logf func(string, ...any)) *hooks {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &hooks{idle: make(chan struct{}), wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel,
-		stopped: make(chan struct{}), client: &http.Client{Timeout: 10 * time.Second}, logf: logf, appID: appID}
+		stopped: make(chan struct{}), client: &http.Client{Timeout: githubHookTimeout}, logf: logf, appID: appID,
+		nextID: firstHookDeliveryID, repoHooks: map[string]int64{}}
 	close(h.idle)
 	go h.loop()
 	return h
@@ -78,7 +134,34 @@ func (h *hooks) enqueue(event string, payload any) {
 		h.logf("githubtest: marshal %s payload: %v", event, err)
 		return
 	}
-	h.push(&Delivery{ID: newUUID(), Event: event, Body: body})
+	h.push(newDelivery(newUUID(), event, body))
+}
+
+// newDelivery records what the deliveries API says of an event from its payload.
+func newDelivery(guid, event string, body []byte) *Delivery {
+	d := &Delivery{ID: guid, Event: event, Body: body}
+	var p struct {
+		Action       *string `json:"action"`
+		Installation *struct {
+			ID int64 `json:"id"`
+		} `json:"installation"`
+		Repository *struct {
+			ID       int64  `json:"id"`
+			FullName string `json:"full_name"`
+		} `json:"repository"`
+	}
+	if json.Unmarshal(body, &p) == nil {
+		if p.Action != nil {
+			d.Action = *p.Action
+		}
+		if p.Installation != nil {
+			d.InstallationID = p.Installation.ID
+		}
+		if p.Repository != nil {
+			d.RepositoryID, d.Repo = p.Repository.ID, p.Repository.FullName
+		}
+	}
+	return d
 }
 
 func (h *hooks) push(d *Delivery) {
@@ -87,6 +170,8 @@ func (h *hooks) push(d *Delivery) {
 	if h.ctx.Err() != nil {
 		return
 	}
+	h.nextID++
+	d.HookDeliveryID = h.nextID
 	h.log = append(h.log, d)
 	h.queue = append(h.queue, d)
 	if h.pending == 0 {
@@ -115,13 +200,18 @@ func (h *hooks) loop() {
 			}
 			d := h.queue[0]
 			h.queue = h.queue[1:]
-			url, secret := h.url, h.secret
+			url, secret, client := h.url, h.secret, h.client
 			h.mu.Unlock()
-			status, err := h.send(url, secret, d)
+			at := time.Now()
+			a := h.send(client, url, secret, d)
 			h.mu.Lock()
-			d.Status, d.Sent = status, url != ""
-			if err != nil {
-				d.Err = err.Error()
+			d.Status, d.Sent = a.status, url != ""
+			if a.err != nil {
+				d.Err = a.err.Error()
+			}
+			if d.Sent {
+				d.url, d.DeliveredAt, d.Duration = url, at.UTC(), time.Since(at)
+				d.StatusText, d.reqHeader, d.respHeader, d.respBody = a.text, a.reqHeader, a.respHeader, a.respBody
 			}
 			h.pending--
 			if h.pending == 0 {
@@ -140,37 +230,71 @@ func sign(secret, body []byte) (sha256sig, sha1sig string) {
 	return "sha256=" + hex.EncodeToString(m.Sum(nil)), "sha1=" + hex.EncodeToString(m1.Sum(nil))
 }
 
-func (h *hooks) send(url string, secret []byte, d *Delivery) (int, error) {
+// attempt is the outcome of sending one delivery.
+type attempt struct {
+	status     int    // the receiver's HTTP status; 0 without an answer
+	text       string // GitHub's status text
+	err        error
+	reqHeader  map[string]string
+	respHeader http.Header
+	respBody   []byte
+}
+
+// maxResponseKept bounds the receiver's answer kept for the deliveries API.
+const maxResponseKept = 64 << 10
+
+func (h *hooks) send(client *http.Client, url string, secret []byte, d *Delivery) attempt {
 	if url == "" {
-		return 0, nil
+		return attempt{}
 	}
 	req, err := http.NewRequestWithContext(h.ctx, http.MethodPost, url, bytes.NewReader(d.Body))
 	if err != nil {
-		return 0, fmt.Errorf("new request: %w", err)
+		return attempt{text: StatusConnectFailed, err: fmt.Errorf("new request: %w", err)}
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "GitHub-Hookshot/044aadd")
-	req.Header.Set("X-GitHub-Event", d.Event)
-	req.Header.Set("X-GitHub-Delivery", d.ID)
-	req.Header.Set("X-GitHub-Hook-ID", "1")
+	// The headers as GitHub spells them (the deliveries API shows them so).
+	hdr := map[string]string{
+		"Accept":            "*/*",
+		"content-type":      "application/json",
+		"User-Agent":        "GitHub-Hookshot/044aadd",
+		"X-GitHub-Event":    d.Event,
+		"X-GitHub-Delivery": d.ID,
+		"X-GitHub-Hook-ID":  strconv.FormatInt(appHookID, 10),
+	}
 	if h.appID != 0 {
-		req.Header.Set("X-GitHub-Hook-Installation-Target-Type", "integration")
-		req.Header.Set("X-GitHub-Hook-Installation-Target-ID", strconv.FormatInt(h.appID, 10))
+		hdr["X-GitHub-Hook-Installation-Target-Type"] = "integration"
+		hdr["X-GitHub-Hook-Installation-Target-ID"] = strconv.FormatInt(h.appID, 10)
 	}
 	if len(secret) > 0 {
-		s256, s1 := sign(secret, d.Body)
-		req.Header.Set("X-Hub-Signature-256", s256)
-		req.Header.Set("X-Hub-Signature", s1)
+		hdr["X-Hub-Signature-256"], hdr["X-Hub-Signature"] = sign(secret, d.Body)
 	}
-	resp, err := h.client.Do(req)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	a := attempt{reqHeader: hdr}
+	resp, err := client.Do(req)
 	if err != nil {
 		h.logf("githubtest: deliver %s %s: %v", d.Event, d.ID, err)
-		return 0, fmt.Errorf("deliver: %w", err)
+		a.text, a.err = StatusConnectFailed, fmt.Errorf("deliver: %w", err)
+		if isTimeout(err) {
+			a.text = StatusTimedOut
+		}
+		return a
 	}
 	defer resp.Body.Close()
+	a.status, a.respHeader = resp.StatusCode, resp.Header.Clone()
+	a.respBody, _ = io.ReadAll(io.LimitReader(resp.Body, maxResponseKept))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	a.text = invalidResponse(resp.StatusCode)
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		a.text = StatusOK
+	}
 	h.logf("githubtest: delivered %s %s -> %d", d.Event, d.ID, resp.StatusCode)
-	return resp.StatusCode, nil
+	return a
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 func (h *hooks) close() {
@@ -206,6 +330,8 @@ func (s *Server) Deliveries() []Delivery {
 	for _, d := range s.hooks.log {
 		c := *d
 		c.Body = append([]byte(nil), d.Body...)
+		c.reqHeader, c.respHeader = maps.Clone(d.reqHeader), d.respHeader.Clone()
+		c.respBody = append([]byte(nil), d.respBody...)
 		out = append(out, c)
 	}
 	return out
@@ -225,6 +351,30 @@ func (s *Server) Redeliver(deliveryID string) error {
 	if found == nil {
 		return fmt.Errorf("delivery %s not found", deliveryID)
 	}
-	s.hooks.push(&Delivery{ID: found.ID, Event: found.Event, Body: found.Body, Redelivery: true})
+	s.hooks.push(redelivery(found))
 	return nil
+}
+
+// redelivery is a new attempt of d's event.
+func redelivery(d *Delivery) *Delivery {
+	return &Delivery{ID: d.ID, Event: d.Event, Body: d.Body, Redelivery: true,
+		Action: d.Action, InstallationID: d.InstallationID, RepositoryID: d.RepositoryID, Repo: d.Repo}
+}
+
+// Deliver sends a webhook of event with payload to the configured URL the way
+// GitHub sends the events it makes itself (signed, in order, recorded in the
+// deliveries API), for events the server does not make (workflow_run, say),
+// and returns its delivery id (X-GitHub-Delivery).
+func (s *Server) Deliver(event string, payload []byte) string {
+	d := newDelivery(newUUID(), event, append([]byte(nil), payload...))
+	s.hooks.push(d)
+	return d.ID
+}
+
+// SetWebhookTimeout changes how long a delivery waits for the receiver's
+// answer before GitHub records it as timed out (default 10 s, github.com's).
+func (s *Server) SetWebhookTimeout(d time.Duration) {
+	s.hooks.mu.Lock()
+	defer s.hooks.mu.Unlock()
+	s.hooks.client = &http.Client{Timeout: d}
 }

@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-github/v60/github"
 )
@@ -62,17 +65,88 @@ func (s *Server) closeIssue(is *issue) {
 	is.updated = is.closed
 }
 
-func labelJSON(name string) *github.Label {
-	return &github.Label{Name: github.String(name), Color: github.String("ededed"), Default: github.Bool(false),
-		ID: github.Int64(int64(len(name))*7919 + int64(name[0])), NodeID: github.String("LA_" + name)}
+// label is one of a repository's labels. Issues refer to labels by name.
+type label struct {
+	id          int64
+	name        string
+	color       string
+	description *string
+	isDefault   bool
 }
 
+// defaultLabels are the labels GitHub gives every new repository.
+var defaultLabels = []struct{ name, color, description string }{
+	{"bug", "d73a4a", "Something isn't working"},
+	{"documentation", "0075ca", "Improvements or additions to documentation"},
+	{"duplicate", "cfd3d7", "This issue or pull request already exists"},
+	{"enhancement", "a2eeef", "New feature or request"},
+	{"good first issue", "7057ff", "Good for newcomers"},
+	{"help wanted", "008672", "Extra attention is needed"},
+	{"invalid", "e4e669", "This doesn't seem right"},
+	{"question", "d876e3", "Further information is requested"},
+	{"wontfix", "ffffff", "This will not be worked on"},
+}
+
+func (s *Server) seedDefaultLabels(r *repo) {
+	for _, d := range defaultLabels {
+		r.labels = append(r.labels, &label{id: s.newID(), name: d.name, color: d.color, description: github.String(d.description), isDefault: true})
+	}
+}
+
+// findLabel looks a label up by name, ignoring case as GitHub does.
+func (r *repo) findLabel(name string) *label {
+	for _, l := range r.labels {
+		if strings.EqualFold(l.name, name) {
+			return l
+		}
+	}
+	return nil
+}
+
+// ensureLabel returns the label called name, creating it (grey, as GitHub
+// does when a new name is added to an issue) when the repository has none.
+func (s *Server) ensureLabel(r *repo, name string) *label {
+	if l := r.findLabel(name); l != nil {
+		return l
+	}
+	l := &label{id: s.newID(), name: name, color: "ededed"}
+	r.labels = append(r.labels, l)
+	return l
+}
+
+// labelResponse is a label as the labels endpoints answer it: description
+// is null, not absent, when there is none.
+type labelResponse struct {
+	ID          int64   `json:"id"`
+	NodeID      string  `json:"node_id"`
+	URL         string  `json:"url"`
+	Name        string  `json:"name"`
+	Color       string  `json:"color"`
+	Default     bool    `json:"default"`
+	Description *string `json:"description"`
+}
+
+func (s *Server) labelResponse(r *repo, l *label) labelResponse {
+	return labelResponse{ID: l.id, NodeID: fmt.Sprintf("LA_%d", l.id), URL: s.apiURL(r, "labels", url.PathEscape(l.name)),
+		Name: l.name, Color: l.color, Default: l.isDefault, Description: l.description}
+}
+
+// issueLabels are an issue's labels, in the order they were added.
+func (s *Server) issueLabels(r *repo, is *issue) []labelResponse {
+	out := []labelResponse{}
+	for _, n := range is.labels {
+		out = append(out, s.labelResponse(r, s.ensureLabel(r, n)))
+	}
+	return out
+}
+
+// labelsJSON is an issue's labels as go-github types, for issue and pull
+// request objects.
 func (s *Server) labelsJSON(r *repo, is *issue) []*github.Label {
 	out := []*github.Label{}
-	for _, l := range is.labels {
-		lj := labelJSON(l)
-		lj.URL = github.String(s.apiURL(r, "labels", l))
-		out = append(out, lj)
+	for _, l := range s.issueLabels(r, is) {
+		out = append(out, &github.Label{ID: github.Int64(l.ID), NodeID: github.String(l.NodeID), URL: github.String(l.URL),
+			Name: github.String(l.Name), Color: github.String(l.Color), Default: github.Bool(l.Default), Description: l.Description})
 	}
 	return out
 }
@@ -87,9 +161,12 @@ func (s *Server) issueJSON(r *repo, is *issue) *github.Issue {
 		URL:               github.String(s.apiURL(r, "issues", n)),
 		HTMLURL:           github.String(s.htmlURL(r, "issues", n)),
 		CommentsURL:       github.String(s.apiURL(r, "issues", n, "comments")),
+		EventsURL:         github.String(s.apiURL(r, "issues", n, "events")),
+		LabelsURL:         github.String(s.apiURL(r, "issues", n, "labels") + "{/name}"),
 		RepositoryURL:     github.String(s.apiURL(r)),
 		Locked:            github.Bool(false),
-		AuthorAssociation: github.String("NONE"),
+		AuthorAssociation: github.String(s.association(r, is.user.GetLogin())),
+		Reactions:         s.reactionsSummary(s.apiURL(r, "issues", n, "reactions"), nil),
 	}
 	if !is.closed.IsZero() {
 		out.ClosedAt = ts(is.closed)
@@ -102,6 +179,34 @@ func (s *Server) issueJSON(r *repo, is *issue) *github.Issue {
 		}
 	}
 	return out
+}
+
+// reactionsSummary counts reactions as issues and comments show them.
+func (s *Server) reactionsSummary(u string, rs []*github.Reaction) *github.Reactions {
+	count := map[string]int{}
+	for _, re := range rs {
+		count[re.GetContent()]++
+	}
+	return &github.Reactions{URL: github.String(u), TotalCount: github.Int(len(rs)),
+		PlusOne: github.Int(count["+1"]), MinusOne: github.Int(count["-1"]), Laugh: github.Int(count["laugh"]),
+		Confused: github.Int(count["confused"]), Heart: github.Int(count["heart"]), Hooray: github.Int(count["hooray"]),
+		Rocket: github.Int(count["rocket"]), Eyes: github.Int(count["eyes"])}
+}
+
+// issueResponse is an issue as the issues endpoints answer it: the members
+// go-github's Issue lacks, and lists that are empty rather than absent.
+type issueResponse struct {
+	*github.Issue
+	Labels                []*github.Label `json:"labels"`
+	Assignees             []*github.User  `json:"assignees"`
+	TimelineURL           string          `json:"timeline_url"`
+	PerformedViaGitHubApp *github.App     `json:"performed_via_github_app"`
+}
+
+func (s *Server) issueResponse(r *repo, is *issue) issueResponse {
+	ij := s.issueJSON(r, is)
+	return issueResponse{Issue: ij, Labels: ij.Labels, Assignees: []*github.User{},
+		TimelineURL: s.apiURL(r, "issues", strconv.Itoa(is.number), "timeline")}
 }
 
 func (c *reqCtx) issue() (*issue, bool) {
@@ -119,8 +224,122 @@ func (c *reqCtx) issue() (*issue, bool) {
 
 func (s *Server) handleGetIssue(c *reqCtx) {
 	if is, ok := c.issue(); ok {
-		c.json(http.StatusOK, s.issueJSON(c.repo, is))
+		c.json(http.StatusOK, s.issueResponse(c.repo, is))
 	}
+}
+
+// handleCreateIssue opens an issue and sends issues opened.
+func (s *Server) handleCreateIssue(c *reqCtx) {
+	var in struct {
+		Title  json.RawMessage   `json:"title"`
+		Body   *string           `json:"body"`
+		Labels []json.RawMessage `json:"labels"`
+	}
+	if !c.decode(&in) {
+		return
+	}
+	var title string
+	if len(in.Title) == 0 || string(in.Title) == "null" {
+		c.unprocessable("", fieldError{Resource: "Issue", Field: "title", Code: "missing_field"})
+		return
+	}
+	if json.Unmarshal(in.Title, &title) != nil {
+		var n json.Number // GitHub accepts a number as a title
+		if json.Unmarshal(in.Title, &n) != nil {
+			c.unprocessable("", fieldError{Resource: "Issue", Field: "title", Code: "invalid"})
+			return
+		}
+		title = n.String()
+	}
+	if strings.TrimSpace(title) == "" {
+		c.unprocessable("", fieldError{Resource: "Issue", Field: "title", Code: "missing_field"})
+		return
+	}
+	if in.Body != nil && len(*in.Body) > maxCommentBody {
+		c.unprocessable("", fieldError{Resource: "Issue", Field: "body", Code: "custom", Message: "body is too long (maximum is 65536 characters)"})
+		return
+	}
+	names, ok := c.labelNames(in.Labels)
+	if !ok {
+		return
+	}
+	body := ""
+	if in.Body != nil {
+		body = *in.Body
+	}
+	user := c.p.asUser(s)
+	is := s.newIssue(c.repo, title, body, user)
+	for _, n := range names {
+		is.labels = appendLabel(is.labels, s.ensureLabel(c.repo, n).name)
+	}
+	s.hooks.enqueue("issues", &github.IssuesEvent{Action: github.String("opened"), Issue: s.issueJSON(c.repo, is),
+		Repo: s.repoJSON(c.repo), Sender: user, Installation: s.eventInstallation()})
+	c.w.Header().Set("Location", s.apiURL(c.repo, "issues", strconv.Itoa(is.number)))
+	c.json(http.StatusCreated, s.issueResponse(c.repo, is))
+}
+
+// handleListIssues lists a repository's issues and pull requests: open ones,
+// newest first, unless the query says otherwise.
+func (s *Server) handleListIssues(c *reqCtx) {
+	q := c.r.URL.Query()
+	state := q.Get("state")
+	switch state {
+	case "":
+		state = "open"
+	case "open", "closed", "all":
+	default:
+		c.unprocessable("", fieldError{Resource: "Issue", Field: "state", Code: "invalid"})
+		return
+	}
+	sortBy, dir := q.Get("sort"), q.Get("direction")
+	if sortBy == "" {
+		sortBy = "created"
+	}
+	if dir == "" {
+		dir = "desc"
+	}
+	if (sortBy != "created" && sortBy != "updated" && sortBy != "comments") || (dir != "asc" && dir != "desc") {
+		c.unprocessable("", fieldError{Resource: "Issue", Field: "sort", Code: "invalid"})
+		return
+	}
+	var want []string
+	if l := q.Get("labels"); l != "" {
+		want = strings.Split(l, ",")
+	}
+	var list []*issue
+	for _, n := range sortedNumbers(c.repo) {
+		is := c.repo.issues[n]
+		if state != "all" && is.state != state {
+			continue
+		}
+		hasAll := true
+		for _, w := range want {
+			hasAll = hasAll && contains(is.labels, strings.TrimSpace(w))
+		}
+		if hasAll {
+			list = append(list, is)
+		}
+	}
+	key := func(is *issue) int64 {
+		switch sortBy {
+		case "updated":
+			return is.updated.UnixNano()
+		case "comments":
+			return int64(len(is.comments))
+		}
+		return int64(is.number) // numbers grow with creation time
+	}
+	sort.SliceStable(list, func(i, j int) bool {
+		if dir == "asc" {
+			return key(list[i]) < key(list[j])
+		}
+		return key(list[i]) > key(list[j])
+	})
+	out := []issueResponse{}
+	for _, is := range list {
+		out = append(out, s.issueResponse(c.repo, is))
+	}
+	c.json(http.StatusOK, paginate(c, out))
 }
 
 func (s *Server) handleAddLabels(c *reqCtx) {
@@ -129,7 +348,6 @@ func (s *Server) handleAddLabels(c *reqCtx) {
 		return
 	}
 	// GitHub accepts {"labels": [...]}, a bare array of names, or of {"name": ...}.
-	var names []string
 	var obj struct {
 		Labels []json.RawMessage `json:"labels"`
 	}
@@ -139,7 +357,21 @@ func (s *Server) handleAddLabels(c *reqCtx) {
 	} else if !c.decode(&obj) {
 		return
 	}
-	for _, raw := range obj.Labels {
+	names, ok := c.labelNames(obj.Labels)
+	if !ok {
+		return
+	}
+	for _, n := range names {
+		is.labels = appendLabel(is.labels, s.ensureLabel(c.repo, n).name)
+	}
+	is.updated = now()
+	c.json(http.StatusOK, s.issueLabels(c.repo, is))
+}
+
+// labelNames reads a list of label names, or of {"name": ...} objects.
+func (c *reqCtx) labelNames(raws []json.RawMessage) ([]string, bool) {
+	var names []string
+	for _, raw := range raws {
 		var name string
 		if json.Unmarshal(raw, &name) != nil {
 			var o struct {
@@ -147,24 +379,26 @@ func (s *Server) handleAddLabels(c *reqCtx) {
 			}
 			if json.Unmarshal(raw, &o) != nil {
 				c.unprocessable("", fieldError{Resource: "Label", Field: "labels", Code: "invalid"})
-				return
+				return nil, false
 			}
 			name = o.Name
 		}
 		name = strings.TrimSpace(name)
-		if name == "" || len(name) > 50 {
+		if name == "" || utf8.RuneCountInString(name) > maxLabelName {
 			c.unprocessable("", fieldError{Resource: "Label", Field: "name", Code: "invalid"})
-			return
+			return nil, false
 		}
 		names = append(names, name)
 	}
-	for _, n := range names {
-		if !contains(is.labels, n) {
-			is.labels = append(is.labels, n)
-		}
+	return names, true
+}
+
+// appendLabel adds name to an issue's labels unless it is there in any case.
+func appendLabel(labels []string, name string) []string {
+	if contains(labels, name) {
+		return labels
 	}
-	is.updated = now()
-	c.json(http.StatusOK, s.labelsJSON(c.repo, is))
+	return append(labels, name)
 }
 
 func contains(xs []string, x string) bool {
@@ -178,8 +412,175 @@ func contains(xs []string, x string) bool {
 
 func (s *Server) handleListLabels(c *reqCtx) {
 	if is, ok := c.issue(); ok {
-		c.json(http.StatusOK, paginate(c, s.labelsJSON(c.repo, is)))
+		c.json(http.StatusOK, paginate(c, s.issueLabels(c.repo, is)))
 	}
+}
+
+// maxLabelName and maxLabelDescription are GitHub's limits.
+const (
+	maxLabelName        = 50
+	maxLabelDescription = 100
+)
+
+func validColor(c string) bool {
+	if len(c) != 6 {
+		return false
+	}
+	for _, r := range strings.ToLower(c) {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// handleListRepoLabels lists the repository's labels by name.
+func (s *Server) handleListRepoLabels(c *reqCtx) {
+	ls := append([]*label(nil), c.repo.labels...)
+	sort.SliceStable(ls, func(i, j int) bool { return strings.ToLower(ls[i].name) < strings.ToLower(ls[j].name) })
+	out := []labelResponse{}
+	for _, l := range ls {
+		out = append(out, s.labelResponse(c.repo, l))
+	}
+	c.json(http.StatusOK, paginate(c, out))
+}
+
+// labelInput is the body of create and update label; color may carry a
+// leading "#", which GitHub drops.
+type labelInput struct {
+	Name        *string `json:"name"`
+	NewName     *string `json:"new_name"`
+	Color       *string `json:"color"`
+	Description *string `json:"description"`
+}
+
+// checkLabel validates the members present, answering 422 like GitHub.
+func (c *reqCtx) checkLabel(in *labelInput) bool {
+	if in.Color != nil {
+		*in.Color = strings.TrimPrefix(*in.Color, "#")
+		if !validColor(*in.Color) {
+			c.unprocessable("", fieldError{Resource: "Label", Field: "color", Code: "invalid"})
+			return false
+		}
+	}
+	for _, n := range []*string{in.Name, in.NewName} {
+		if n != nil && (strings.TrimSpace(*n) == "" || utf8.RuneCountInString(*n) > maxLabelName) {
+			c.unprocessable("", fieldError{Resource: "Label", Field: "name", Code: "invalid"})
+			return false
+		}
+	}
+	if in.Description != nil && utf8.RuneCountInString(*in.Description) > maxLabelDescription {
+		c.unprocessable("", fieldError{Resource: "Label", Field: "description", Code: "invalid"})
+		return false
+	}
+	return true
+}
+
+func (s *Server) sendLabel(c *reqCtx, action string, l *label, changes *github.EditChange) {
+	lj := s.labelResponse(c.repo, l)
+	s.hooks.enqueue("label", &github.LabelEvent{Action: github.String(action), Changes: changes,
+		Label: &github.Label{ID: github.Int64(lj.ID), NodeID: github.String(lj.NodeID), URL: github.String(lj.URL),
+			Name: github.String(lj.Name), Color: github.String(lj.Color), Default: github.Bool(lj.Default), Description: lj.Description},
+		Repo: s.repoJSON(c.repo), Sender: c.p.asUser(s), Installation: s.eventInstallation()})
+}
+
+func (s *Server) handleCreateLabel(c *reqCtx) {
+	var in labelInput
+	if !c.decode(&in) {
+		return
+	}
+	if in.Name == nil {
+		c.unprocessable("", fieldError{Resource: "Label", Field: "name", Code: "missing_field"})
+		return
+	}
+	if !c.checkLabel(&in) {
+		return
+	}
+	name := strings.TrimSpace(*in.Name)
+	if c.repo.findLabel(name) != nil {
+		c.unprocessable("", fieldError{Resource: "Label", Field: "name", Code: "already_exists"})
+		return
+	}
+	l := &label{id: s.newID(), name: name, color: "ededed", description: in.Description}
+	if in.Color != nil {
+		l.color = *in.Color
+	}
+	c.repo.labels = append(c.repo.labels, l)
+	s.sendLabel(c, "created", l, nil)
+	lj := s.labelResponse(c.repo, l)
+	c.w.Header().Set("Location", lj.URL)
+	c.json(http.StatusCreated, lj)
+}
+
+func (c *reqCtx) label() (*label, bool) {
+	l := c.repo.findLabel(c.r.PathValue("name"))
+	if l == nil {
+		c.error(http.StatusNotFound, "Not Found")
+		return nil, false
+	}
+	return l, true
+}
+
+func (s *Server) handleGetLabel(c *reqCtx) {
+	if l, ok := c.label(); ok {
+		c.json(http.StatusOK, s.labelResponse(c.repo, l))
+	}
+}
+
+func (s *Server) handleUpdateLabel(c *reqCtx) {
+	l, ok := c.label()
+	if !ok {
+		return
+	}
+	var in labelInput
+	if !c.decode(&in) || !c.checkLabel(&in) {
+		return
+	}
+	changes := &github.EditChange{}
+	if in.NewName != nil {
+		name := strings.TrimSpace(*in.NewName)
+		if other := c.repo.findLabel(name); other != nil && other != l {
+			c.unprocessable("", fieldError{Resource: "Label", Field: "name", Code: "already_exists"})
+			return
+		}
+		if name != l.name {
+			for _, is := range c.repo.issues {
+				for i, n := range is.labels {
+					if strings.EqualFold(n, l.name) {
+						is.labels[i] = name
+					}
+				}
+			}
+			changes.Title = &github.EditTitle{From: github.String(l.name)}
+			l.name = name
+		}
+	}
+	if in.Color != nil {
+		l.color = *in.Color
+	}
+	if in.Description != nil {
+		l.description = in.Description
+	}
+	s.sendLabel(c, "edited", l, changes)
+	c.json(http.StatusOK, s.labelResponse(c.repo, l))
+}
+
+func (s *Server) handleDeleteLabel(c *reqCtx) {
+	l, ok := c.label()
+	if !ok {
+		return
+	}
+	for i, x := range c.repo.labels {
+		if x == l {
+			c.repo.labels = append(c.repo.labels[:i:i], c.repo.labels[i+1:]...)
+			break
+		}
+	}
+	for _, is := range c.repo.issues {
+		is.labels = slices.DeleteFunc(is.labels, func(n string) bool { return strings.EqualFold(n, l.name) })
+	}
+	s.sendLabel(c, "deleted", l, nil)
+	c.w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) commentJSON(cm *comment) *github.IssueComment {
@@ -362,10 +763,11 @@ func (s *Server) handleCreateStatus(c *reqCtx) {
 		in.Context = "default"
 	}
 	t := now()
+	creator := c.p.asUser(s)
 	st := &github.RepoStatus{
 		ID: github.Int64(s.newID()), State: github.String(in.State), Context: github.String(in.Context),
 		Description: github.String(in.Description), TargetURL: github.String(in.TargetURL),
-		Creator: c.p.asUser(s), CreatedAt: ts(t), UpdatedAt: ts(t),
+		AvatarURL: creator.AvatarURL, Creator: creator, CreatedAt: ts(t), UpdatedAt: ts(t),
 		URL: github.String(s.apiURL(c.repo, "statuses", sha)),
 	}
 	st.NodeID = github.String(fmt.Sprintf("SC_%d", st.GetID()))
@@ -373,7 +775,38 @@ func (s *Server) handleCreateStatus(c *reqCtx) {
 		st.TargetURL = nil
 	}
 	c.repo.statuses[sha] = append(c.repo.statuses[sha], st)
+	s.hooks.enqueue("status", &github.StatusEvent{
+		SHA: github.String(sha), State: st.State, Description: st.Description, TargetURL: st.TargetURL,
+		Context: st.Context, ID: st.ID, Name: github.String(c.repo.fullName()),
+		CreatedAt: st.CreatedAt, UpdatedAt: st.UpdatedAt,
+		Repo: s.repoJSON(c.repo), Sender: creator, Installation: s.eventInstallation(),
+	})
+	c.w.Header().Set("Location", *st.URL)
 	c.json(http.StatusCreated, st)
+}
+
+// handleListStatuses lists every status of a ref, newest first.
+func (s *Server) handleListStatuses(c *reqCtx) {
+	g, ok := c.open()
+	if !ok {
+		return
+	}
+	ref, ok := strings.CutSuffix(c.r.PathValue("ref"), "/statuses")
+	if !ok {
+		c.error(http.StatusNotFound, "Not Found")
+		return
+	}
+	cm, err := resolve(g, ref)
+	if err != nil {
+		c.error(http.StatusNotFound, "No commit found for SHA: "+ref)
+		return
+	}
+	all := c.repo.statuses[cm.Hash.String()]
+	out := make([]*github.RepoStatus, 0, len(all))
+	for i := len(all) - 1; i >= 0; i-- {
+		out = append(out, all[i])
+	}
+	c.json(http.StatusOK, paginate(c, out))
 }
 
 // latestStatuses is the newest status per context for sha.
@@ -407,6 +840,17 @@ func combinedState(sts []*github.RepoStatus) string {
 	return state
 }
 
+// combinedStatus is "Get the combined status for a specific reference".
+type combinedStatus struct {
+	State      string               `json:"state"`
+	Statuses   []*github.RepoStatus `json:"statuses"`
+	SHA        string               `json:"sha"`
+	TotalCount int                  `json:"total_count"`
+	Repository *github.Repository   `json:"repository"`
+	CommitURL  string               `json:"commit_url"`
+	URL        string               `json:"url"`
+}
+
 func (s *Server) handleCombinedStatus(c *reqCtx) {
 	g, ok := c.open()
 	if !ok {
@@ -423,14 +867,20 @@ func (s *Server) handleCombinedStatus(c *reqCtx) {
 		return
 	}
 	sha := cm.Hash.String()
-	sts := latestStatuses(c.repo, sha)
-	if sts == nil {
-		sts = []*github.RepoStatus{}
+	latest := latestStatuses(c.repo, sha)
+	// GitHub lists them oldest first and without their creator.
+	sts := make([]*github.RepoStatus, 0, len(latest))
+	for i := len(latest) - 1; i >= 0; i-- {
+		st := *latest[i]
+		st.Creator = nil
+		sts = append(sts, &st)
 	}
-	c.json(http.StatusOK, &github.CombinedStatus{
-		State: github.String(combinedState(sts)), SHA: github.String(sha), TotalCount: github.Int(len(sts)),
-		Statuses: sts, RepositoryURL: github.String(s.apiURL(c.repo)),
-		CommitURL: github.String(s.apiURL(c.repo, "commits", sha)),
+	sort.SliceStable(sts, func(i, j int) bool { return sts[i].GetID() < sts[j].GetID() })
+	c.json(http.StatusOK, combinedStatus{
+		State: combinedState(sts), SHA: sha, TotalCount: len(sts), Statuses: sts,
+		Repository: s.repoLinks(c.repo),
+		CommitURL:  s.apiURL(c.repo, "commits", sha),
+		URL:        s.apiURL(c.repo, "commits", sha, "status"),
 	})
 }
 

@@ -52,6 +52,10 @@ var loadOps = sync.OnceValues(func() ([]*apiOp, error) {
 // (a ref like heads/feature/x, a file path, a base...head pair).
 var multiSegment = map[string]bool{"{ref}": true, "{path}": true, "{basehead}": true}
 
+// mayBeEmpty names the parameters that may be empty at the end of a path:
+// contents/ with no {path} lists the repository's root.
+var mayBeEmpty = map[string]bool{"{path}": true}
+
 // matchOp finds the documented operation for method and a concrete path.
 // Among matches the one with the most literal segments wins.
 func matchOp(ops []*apiOp, method, p string) *apiOp {
@@ -74,6 +78,9 @@ func matchOp(ops []*apiOp, method, p string) *apiOp {
 func matchSegs(tmpl, segs []string) (int, bool) {
 	if len(tmpl) == 0 {
 		return 0, len(segs) == 0
+	}
+	if len(tmpl) == 1 && mayBeEmpty[tmpl[0]] && (len(segs) == 0 || len(segs) == 1 && segs[0] == "") {
+		return 0, true
 	}
 	if len(segs) == 0 || segs[0] == "" {
 		return 0, false

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -233,6 +234,10 @@ func (s *Server) handleCreatePull(c *reqCtx) {
 		c.unprocessable("", fieldError{Resource: "Issue", Field: "title", Code: "missing_field"})
 		return
 	}
+	if errs := textTooLong(in.Title, &in.Body); len(errs) > 0 {
+		c.unprocessable("", errs...)
+		return
+	}
 	r := c.repo
 	head := in.Head
 	if o, b, ok := strings.Cut(in.Head, ":"); ok {
@@ -270,6 +275,28 @@ func (s *Server) handleCreatePull(c *reqCtx) {
 	s.sendPullRequest(r, is, "opened", c.p.asUser(s), nil)
 	c.w.Header().Set("Location", s.apiURL(r, "pulls", strconv.Itoa(is.number)))
 	c.json(http.StatusCreated, s.pullJSON(r, is, true))
+}
+
+// GitHub's limits on a pull request's (an issue's) title and body, counted
+// in characters.
+const (
+	maxTitleChars = 256
+	maxBodyChars  = 65536
+)
+
+// textTooLong lists the validation errors GitHub answers for an over-long
+// title or body (nil: not sent).
+func textTooLong(title, body *string) []fieldError {
+	var errs []fieldError
+	if title != nil && utf8.RuneCountInString(*title) > maxTitleChars {
+		errs = append(errs, fieldError{Resource: "Issue", Field: "title", Code: "custom",
+			Message: fmt.Sprintf("title is too long (maximum is %d characters)", maxTitleChars)})
+	}
+	if body != nil && utf8.RuneCountInString(*body) > maxBodyChars {
+		errs = append(errs, fieldError{Resource: "Issue", Field: "body", Code: "custom",
+			Message: fmt.Sprintf("body is too long (maximum is %d characters)", maxBodyChars)})
+	}
+	return errs
 }
 
 func (s *Server) handleListPulls(c *reqCtx) {
@@ -332,6 +359,10 @@ func (s *Server) handleUpdatePull(c *reqCtx) {
 		Base  *string `json:"base"`
 	}
 	if !c.decode(&in) {
+		return
+	}
+	if errs := textTooLong(in.Title, in.Body); len(errs) > 0 {
+		c.unprocessable("", errs...)
 		return
 	}
 	r := c.repo
@@ -590,63 +621,6 @@ func (s *Server) Merge(repoName string, number int, user string) (string, error)
 		return "", fmt.Errorf("merge #%d: %d %s", number, status, msg)
 	}
 	return sha, nil
-}
-
-func (s *Server) isCollaborator(r *repo, login string) bool {
-	p := r.perms[login]
-	return p != "" && p != "none"
-}
-
-func (s *Server) handleRequestReviewers(c *reqCtx) {
-	is, ok := c.pull()
-	if !ok {
-		return
-	}
-	var in struct {
-		Reviewers     []string `json:"reviewers"`
-		TeamReviewers []string `json:"team_reviewers"`
-	}
-	if !c.decode(&in) {
-		return
-	}
-	r := c.repo
-	for _, u := range in.Reviewers {
-		if u == is.user.GetLogin() {
-			c.unprocessable("Review cannot be requested from pull request author.")
-			return
-		}
-	}
-	for _, u := range in.Reviewers {
-		if !s.isCollaborator(r, u) {
-			c.unprocessable(fmt.Sprintf("Reviews may only be requested from collaborators. One or more of the users or teams you specified is not a collaborator of the %s repository.", r.fullName()))
-			return
-		}
-	}
-	for _, t := range in.TeamReviewers {
-		if _, ok := s.teams[strings.ToLower(r.owner+"/"+t)]; !ok {
-			c.unprocessable(fmt.Sprintf("Reviews may only be requested from collaborators. One or more of the users or teams you specified is not a collaborator of the %s repository.", r.fullName()))
-			return
-		}
-	}
-	sender := c.p.asUser(s)
-	for _, u := range in.Reviewers {
-		if !contains(is.pr.reviewers, u) {
-			is.pr.reviewers = append(is.pr.reviewers, u)
-			ev := s.pullRequestEvent(r, is, "review_requested", sender, nil)
-			ev.RequestedReviewer = s.user(u, "User")
-			s.hooks.enqueue("pull_request", ev)
-		}
-	}
-	for _, t := range in.TeamReviewers {
-		if !contains(is.pr.teams, t) {
-			is.pr.teams = append(is.pr.teams, t)
-			ev := s.pullRequestEvent(r, is, "review_requested", sender, nil)
-			ev.RequestedTeam = s.teamJSON(r.owner, t)
-			s.hooks.enqueue("pull_request", ev)
-		}
-	}
-	is.updated = now()
-	c.json(http.StatusCreated, s.pullJSON(r, is, false))
 }
 
 func (s *Server) handleListReviewers(c *reqCtx) {

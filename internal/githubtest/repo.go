@@ -30,8 +30,10 @@ type repo struct {
 	dir           string
 	defaultBranch string
 	created       time.Time
+	pushed        time.Time // last time a branch or tag moved
 	issues        map[int]*issue
 	nextNumber    int
+	labels        []*label                        // the repository's labels, in creation order
 	statuses      map[string][]*github.RepoStatus // by commit SHA, oldest first
 	perms         map[string]string               // login -> admin|maintain|write|triage|read|none
 }
@@ -109,8 +111,10 @@ func (s *Server) CreateRepo(fullName, defaultBranch string, files map[string]str
 			return err
 		}
 	}
-	r := &repo{id: s.newID(), owner: owner, name: name, dir: dir, defaultBranch: defaultBranch, created: time.Now(),
+	t := now()
+	r := &repo{id: s.newID(), owner: owner, name: name, dir: dir, defaultBranch: defaultBranch, created: t, pushed: t,
 		issues: map[int]*issue{}, statuses: map[string][]*github.RepoStatus{}, perms: map[string]string{}}
+	s.seedDefaultLabels(r)
 	g, err := r.open()
 	if err != nil {
 		return err
@@ -628,7 +632,8 @@ func isAncestor(g *git.Repository, a, b plumbing.Hash) bool {
 	return err == nil && ok
 }
 
-// user builds a GitHub user object with a stable id derived from the login.
+// user builds a GitHub user object with a stable id derived from the login,
+// with every member GitHub's simple-user object has.
 func (s *Server) user(login, typ string) *github.User {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(login))
@@ -636,13 +641,24 @@ func (s *Server) user(login, typ string) *github.User {
 	if typ == "" {
 		typ = "User"
 	}
+	api := s.APIURL() + "users/" + login
 	u := &github.User{
 		Login: github.String(login), ID: github.Int64(id), Type: github.String(typ),
-		NodeID:    github.String(fmt.Sprintf("U_%d", id)),
-		HTMLURL:   github.String(s.URL() + "/" + login),
-		URL:       github.String(s.APIURL() + "users/" + login),
-		AvatarURL: github.String(fmt.Sprintf("%s/avatars/u/%d", s.URL(), id)),
-		SiteAdmin: github.Bool(false),
+		NodeID:            github.String(fmt.Sprintf("U_%d", id)),
+		HTMLURL:           github.String(s.URL() + "/" + login),
+		URL:               github.String(api),
+		AvatarURL:         github.String(fmt.Sprintf("%s/avatars/u/%d", s.URL(), id)),
+		GravatarID:        github.String(""),
+		FollowersURL:      github.String(api + "/followers"),
+		FollowingURL:      github.String(api + "/following{/other_user}"),
+		GistsURL:          github.String(api + "/gists{/gist_id}"),
+		StarredURL:        github.String(api + "/starred{/owner}{/repo}"),
+		SubscriptionsURL:  github.String(api + "/subscriptions"),
+		OrganizationsURL:  github.String(api + "/orgs"),
+		ReposURL:          github.String(api + "/repos"),
+		EventsURL:         github.String(api + "/events{/privacy}"),
+		ReceivedEventsURL: github.String(api + "/received_events"),
+		SiteAdmin:         github.Bool(false),
 	}
 	if typ == "Bot" {
 		u.HTMLURL = github.String(s.URL() + "/apps/" + strings.TrimSuffix(login, "[bot]"))
@@ -652,20 +668,79 @@ func (s *Server) user(login, typ string) *github.User {
 
 func (p *principal) asUser(s *Server) *github.User { return s.user(p.login, p.userType) }
 
-func (s *Server) repoJSON(r *repo) *github.Repository {
+// repoLinks is the repository object GitHub nests in other answers (a
+// combined status, a pull request's head and base): identity, owner and the
+// URL templates.
+func (s *Server) repoLinks(r *repo) *github.Repository {
 	base := s.APIURL() + "repos/" + r.fullName()
+	u := func(suffix string) *string { return github.String(base + suffix) }
 	return &github.Repository{
 		ID: github.Int64(r.id), NodeID: github.String(fmt.Sprintf("R_%d", r.id)),
 		Name: github.String(r.name), FullName: github.String(r.fullName()),
-		Owner: s.user(r.owner, "Organization"), Private: github.Bool(true),
-		HTMLURL:       github.String(s.URL() + "/" + r.fullName()),
-		CloneURL:      github.String(s.URL() + "/" + r.fullName() + ".git"),
-		URL:           github.String(base),
-		DefaultBranch: github.String(r.defaultBranch),
-		Visibility:    github.String("private"),
-		CreatedAt:     ts(r.created), UpdatedAt: ts(r.created),
-		Permissions: map[string]bool{"admin": false, "maintain": false, "push": true, "triage": true, "pull": true},
+		Owner: s.user(r.owner, "Organization"), Private: github.Bool(true), Fork: github.Bool(false),
+		HTMLURL: github.String(s.URL() + "/" + r.fullName()),
+		URL:     github.String(base),
+
+		ForksURL: u("/forks"), KeysURL: u("/keys{/key_id}"), CollaboratorsURL: u("/collaborators{/collaborator}"),
+		TeamsURL: u("/teams"), HooksURL: u("/hooks"), IssueEventsURL: u("/issues/events{/number}"),
+		EventsURL: u("/events"), AssigneesURL: u("/assignees{/user}"), BranchesURL: u("/branches{/branch}"),
+		TagsURL: u("/tags"), BlobsURL: u("/git/blobs{/sha}"), GitTagsURL: u("/git/tags{/sha}"),
+		GitRefsURL: u("/git/refs{/sha}"), TreesURL: u("/git/trees{/sha}"), StatusesURL: u("/statuses/{sha}"),
+		LanguagesURL: u("/languages"), StargazersURL: u("/stargazers"), ContributorsURL: u("/contributors"),
+		SubscribersURL: u("/subscribers"), SubscriptionURL: u("/subscription"), CommitsURL: u("/commits{/sha}"),
+		GitCommitsURL: u("/git/commits{/sha}"), CommentsURL: u("/comments{/number}"),
+		IssueCommentURL: u("/issues/comments{/number}"), ContentsURL: u("/contents/{+path}"),
+		CompareURL: u("/compare/{base}...{head}"), MergesURL: u("/merges"), ArchiveURL: u("/{archive_format}{/ref}"),
+		DownloadsURL: u("/downloads"), IssuesURL: u("/issues{/number}"), PullsURL: u("/pulls{/number}"),
+		MilestonesURL: u("/milestones{/number}"), NotificationsURL: u("/notifications{?since,all,participating}"),
+		LabelsURL: u("/labels{/name}"), ReleasesURL: u("/releases{/id}"), DeploymentsURL: u("/deployments"),
 	}
+}
+
+// repoJSON is the full repository object ("Get a repository", and the
+// repository of webhook payloads).
+func (s *Server) repoJSON(r *repo) *github.Repository {
+	out := s.repoLinks(r)
+	host := strings.TrimPrefix(strings.TrimPrefix(s.URL(), "http://"), "https://")
+	open := 0
+	for _, is := range r.issues {
+		if is.state == "open" {
+			open++
+		}
+	}
+	zero := func() *int { return github.Int(0) }
+	out.CloneURL = github.String(s.URL() + "/" + r.fullName() + ".git")
+	out.GitURL = github.String("git://" + host + "/" + r.fullName() + ".git")
+	out.SSHURL = github.String("git@" + host + ":" + r.fullName() + ".git")
+	out.SVNURL = out.HTMLURL
+	out.DefaultBranch = github.String(r.defaultBranch)
+	out.Visibility = github.String("private")
+	out.CreatedAt, out.UpdatedAt, out.PushedAt = ts(r.created), ts(r.created), ts(r.pushed)
+	out.Size, out.StargazersCount, out.WatchersCount, out.Watchers = zero(), zero(), zero(), zero()
+	out.ForksCount, out.NetworkCount, out.SubscribersCount = zero(), zero(), zero()
+	out.OpenIssuesCount, out.OpenIssues = github.Int(open), github.Int(open)
+	out.HasIssues, out.HasProjects, out.HasDownloads, out.HasWiki = github.Bool(true), github.Bool(false), github.Bool(true), github.Bool(false)
+	out.HasPages, out.Archived, out.Disabled, out.IsTemplate = github.Bool(false), github.Bool(false), github.Bool(false), github.Bool(false)
+	out.AllowForking, out.WebCommitSignoffRequired = github.Bool(false), github.Bool(false)
+	out.AllowSquashMerge, out.AllowMergeCommit, out.AllowRebaseMerge = github.Bool(true), github.Bool(true), github.Bool(true)
+	out.AllowAutoMerge, out.DeleteBranchOnMerge, out.AllowUpdateBranch = github.Bool(false), github.Bool(false), github.Bool(false)
+	out.UseSquashPRTitleAsDefault = github.Bool(false)
+	out.Permissions = map[string]bool{"admin": false, "maintain": false, "push": true, "triage": true, "pull": true}
+	return out
+}
+
+// repoResponse is "Get a repository": the full object plus the members
+// go-github's Repository lacks or omits when empty.
+type repoResponse struct {
+	*github.Repository
+	Forks          int          `json:"forks"`
+	TempCloneToken string       `json:"temp_clone_token"`
+	Topics         []string     `json:"topics"`
+	Organization   *github.User `json:"organization"`
+}
+
+func (s *Server) repoResponse(r *repo) repoResponse {
+	return repoResponse{Repository: s.repoJSON(r), Topics: []string{}, Organization: s.user(r.owner, "Organization")}
 }
 
 func (s *Server) htmlURL(r *repo, parts ...string) string {

@@ -12,17 +12,29 @@ func (s *Server) routes() []route {
 	rt := func(method, path string, auth authMode, h func(*reqCtx)) route {
 		// Multi-segment parameters become ServeMux remainder wildcards.
 		pattern := strings.NewReplacer("{ref}", "{ref...}", "{path}", "{path...}", "{basehead}", "{basehead...}").Replace(path)
-		if strings.HasSuffix(path, "/commits/{ref}/status") {
-			// ServeMux allows "..." only at the end; the handler strips "/status".
-			pattern = strings.TrimSuffix(pattern, "/status")
+		for _, suffix := range []string{"/status", "/statuses"} {
+			if strings.HasSuffix(path, "/commits/{ref}"+suffix) {
+				// ServeMux allows "..." only at the end; the handler strips the suffix.
+				pattern = strings.TrimSuffix(pattern, suffix)
+			}
 		}
 		return route{method: method, path: path, pattern: pattern, auth: auth, h: h}
 	}
 	return []route{
 		rt("GET", "/app", modeJWT, s.handleGetApp),
+		rt("GET", "/user", modeToken, s.handleGetUser),
 		rt("GET", "/app/installations/{installation_id}", modeJWT, s.handleGetInstallation),
 		rt("POST", "/app/installations/{installation_id}/access_tokens", modeJWT, s.handleAccessToken),
 		rt("GET", R+"/installation", modeJWT, s.handleRepoInstallation),
+
+		// Webhook deliveries (deliveries.go): the App's hook, a repository's hooks.
+		rt("GET", "/app/hook/deliveries", modeJWT, s.handleListAppDeliveries),
+		rt("GET", "/app/hook/deliveries/{delivery_id}", modeJWT, s.handleGetAppDelivery),
+		rt("POST", "/app/hook/deliveries/{delivery_id}/attempts", modeJWT, s.handleRedeliverAppDelivery),
+		rt("GET", R+"/hooks", modeToken, s.handleListRepoHooks),
+		rt("GET", R+"/hooks/{hook_id}/deliveries", modeToken, s.handleListRepoDeliveries),
+		rt("GET", R+"/hooks/{hook_id}/deliveries/{delivery_id}", modeToken, s.handleGetRepoDelivery),
+		rt("POST", R+"/hooks/{hook_id}/deliveries/{delivery_id}/attempts", modeToken, s.handleRedeliverRepoDelivery),
 
 		rt("GET", R, modeToken, s.handleGetRepo),
 		rt("POST", R+"/git/blobs", modeToken, s.handleCreateBlob),
@@ -47,6 +59,8 @@ func (s *Server) routes() []route {
 		rt("POST", R+"/pulls/{pull_number}/requested_reviewers", modeToken, s.handleRequestReviewers),
 		rt("GET", R+"/pulls/{pull_number}/requested_reviewers", modeToken, s.handleListReviewers),
 
+		rt("GET", R+"/issues", modeToken, s.handleListIssues),
+		rt("POST", R+"/issues", modeToken, s.handleCreateIssue),
 		rt("GET", R+"/issues/{issue_number}", modeToken, s.handleGetIssue),
 		rt("POST", R+"/issues/{issue_number}/labels", modeToken, s.handleAddLabels),
 		rt("GET", R+"/issues/{issue_number}/labels", modeToken, s.handleListLabels),
@@ -54,9 +68,15 @@ func (s *Server) routes() []route {
 		rt("GET", R+"/issues/{issue_number}/comments", modeToken, s.handleListComments),
 		rt("PATCH", R+"/issues/comments/{comment_id}", modeToken, s.handleUpdateComment),
 		rt("POST", R+"/issues/comments/{comment_id}/reactions", modeToken, s.handleCreateReaction),
+		rt("GET", R+"/labels", modeToken, s.handleListRepoLabels),
+		rt("POST", R+"/labels", modeToken, s.handleCreateLabel),
+		rt("GET", R+"/labels/{name}", modeToken, s.handleGetLabel),
+		rt("PATCH", R+"/labels/{name}", modeToken, s.handleUpdateLabel),
+		rt("DELETE", R+"/labels/{name}", modeToken, s.handleDeleteLabel),
 
 		rt("POST", R+"/statuses/{sha}", modeToken, s.handleCreateStatus),
 		rt("GET", R+"/commits/{ref}/status", modeToken, s.handleCombinedStatus),
+		rt("GET", R+"/commits/{ref}/statuses", modeToken, s.handleListStatuses),
 		rt("GET", R+"/commits/{ref}", modeToken, s.handleGetRepoCommit),
 		rt("GET", R+"/compare/{basehead}", modeToken, s.handleCompare),
 		rt("GET", R+"/collaborators/{username}/permission", modeToken, s.handlePermission),
@@ -65,5 +85,5 @@ func (s *Server) routes() []route {
 }
 
 func (s *Server) handleGetRepo(c *reqCtx) {
-	c.json(http.StatusOK, s.repoJSON(c.repo))
+	c.json(http.StatusOK, s.repoResponse(c.repo))
 }

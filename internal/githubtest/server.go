@@ -70,8 +70,18 @@ type Call struct {
 // Fault is answered instead of handling a request (see SetFault).
 type Fault struct {
 	Status int
+	// Header is set on the answer; a header listed without values is
+	// removed from it.
 	Header http.Header
 	Body   string
+	// After handles the request first, so its effects happen, and then
+	// answers the fault instead of the real response: a gateway timing out
+	// behind a request that went through.
+	After bool
+	// Drop closes the connection without answering, as a network failure
+	// does; Status, Header and Body are ignored. The recorded call's Status
+	// is 0.
+	Drop bool
 }
 
 // PrimaryRateLimitFault is GitHub's answer when the hourly quota is used up
@@ -306,7 +316,18 @@ func (s *Server) serveAPI(rw http.ResponseWriter, r *http.Request, rt *route) {
 
 	if fault != nil {
 		if f := fault(call); f != nil {
+			if f.After {
+				// The real answer goes nowhere; the fault is answered.
+				s.handle(&reqCtx{s: s, w: &statusWriter{ResponseWriter: httptest.NewRecorder()}, r: r, body: body, p: p}, rt, tooLarge)
+			}
+			if f.Drop {
+				panic(http.ErrAbortHandler) // net/http closes the connection unanswered
+			}
 			for k, vs := range f.Header {
+				if len(vs) == 0 {
+					h.Del(k) // a header GitHub's answer lacks (e.g. X-RateLimit-*)
+					continue
+				}
 				h[http.CanonicalHeaderKey(k)] = vs
 			}
 			status := f.Status
@@ -322,7 +343,12 @@ func (s *Server) serveAPI(rw http.ResponseWriter, r *http.Request, rt *route) {
 			return
 		}
 	}
-	c := &reqCtx{s: s, w: w, r: r, body: body, p: p}
+	s.handle(&reqCtx{s: s, w: w, r: r, body: body, p: p}, rt, tooLarge)
+}
+
+// handle answers an API request that no fault replaced.
+func (s *Server) handle(c *reqCtx, rt *route, tooLarge bool) {
+	r, p := c.r, c.p
 	if tooLarge {
 		c.error(http.StatusRequestEntityTooLarge, "Request body too large")
 		return

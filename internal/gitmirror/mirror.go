@@ -12,6 +12,11 @@
 //     only read objects, which are immutable once visible (go-git writes a
 //     pack's .idx before it renames the .pack into place; packs are never
 //     deleted here).
+//
+// Freshness (fresh.go): each repository remembers when its latest
+// successful fetch started, so FetchSince can serve a caller from a fetch
+// that is recent enough (or join one on the wire) instead of fetching again,
+// and MarkStale tells it that the remote moved (promobot wrote to it).
 package gitmirror
 
 import (
@@ -23,6 +28,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-git/go-billy/v5"
@@ -81,6 +87,8 @@ type Mirrors struct {
 
 	mu    sync.Mutex
 	repos map[string]*repoState
+
+	fetches atomic.Int64 // network fetches started, for Fetches
 }
 
 // New returns Mirrors rooted at root (<data-dir>/mirrors); each repository
@@ -104,6 +112,8 @@ type repoState struct {
 	gen     *store                   // reader storage for refs; replaced with them
 	running *flight                  // the fetch touching the disk now
 	pending *flight                  // the fetch that starts after running, for callers that came later
+	fetched time.Time                // when the latest successful fetch of this process started
+	stale   time.Time                // MarkStale: no fetch that started before this serves FetchSince
 }
 
 // flight is one network fetch shared by every caller that waits on it.
@@ -114,6 +124,7 @@ type flight struct {
 	url     string
 	creds   Credentials
 	cancel  context.CancelFunc // set when it starts
+	started time.Time          // set when it starts
 }
 
 func (m *Mirrors) state(repo string) (*repoState, error) {
@@ -157,13 +168,34 @@ func (st *repoState) load() error {
 // (from one fetch to the next), so that pack indexes are loaded once per
 // fetch, not once per snapshot. go-git storage is not goroutine-safe: every
 // use holds mu.
+//
+// A store keeps up to storeOpenPacks pack files open: go-git otherwise
+// opens (and resolves the path of) a pack for every object it reads, even
+// one its object cache holds, which was most of the CPU of a decision that
+// changes nothing. retire closes them when a fetch replaces the store.
 type store struct {
 	mu sync.Mutex
 	s  *filesystem.Storage
 }
 
-func newStore(dir string) *store { return &store{s: openStorage(dir)} }
+const storeOpenPacks = 32
 
+func newStore(dir string) *store {
+	return &store{s: filesystem.NewStorageWithOptions(tolerantFS{osfs.New(dir), dir}, cache.NewObjectLRU(16*cache.MiByte),
+		filesystem.Options{LargeObjectThreshold: MaxFileSize, MaxOpenDescriptors: storeOpenPacks})}
+}
+
+// retire closes the packs a replaced store holds open. Snapshots of its
+// generation may still read through it: go-git then opens packs again,
+// and they are closed when the store is collected (os.File's cleanup).
+func (g *store) retire() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_ = g.s.Close() // only close errors of read-only files: nothing to do
+}
+
+// openStorage is a storage that keeps no file open: the fetch's, and the
+// ref listings'.
 func openStorage(dir string) *filesystem.Storage {
 	return filesystem.NewStorageWithOptions(tolerantFS{osfs.New(dir), dir}, cache.NewObjectLRU(16*cache.MiByte),
 		filesystem.Options{LargeObjectThreshold: MaxFileSize})
@@ -247,6 +279,14 @@ func (m *Mirrors) validURL(raw string) error {
 // fetch in parallel. ctx bounds the wait; the shared fetch is cancelled when
 // every caller waiting on it has gone.
 func (m *Mirrors) Fetch(ctx context.Context, repo, cloneURL string, creds Credentials) error {
+	return m.fetch(ctx, repo, cloneURL, creds, nil)
+}
+
+// fetch is Fetch (since nil) and FetchSince: with since, a successful fetch
+// that started after since (and after the last MarkStale) serves the caller
+// without a new one, and so does one already on the wire that started after
+// it.
+func (m *Mirrors) fetch(ctx context.Context, repo, cloneURL string, creds Credentials, since *time.Time) error {
 	if err := m.validURL(cloneURL); err != nil {
 		return err
 	}
@@ -261,11 +301,26 @@ func (m *Mirrors) Fetch(ctx context.Context, repo, cloneURL string, creds Creden
 		return err
 	}
 	var f *flight
-	if st.running == nil {
+	if since != nil {
+		after := *since
+		if st.stale.After(after) {
+			after = st.stale
+		}
+		if st.exists && st.fetched.After(after) {
+			st.mu.Unlock()
+			return nil // recent enough: no network
+		}
+		if st.running != nil && st.running.started.After(after) {
+			f = st.running // recent enough and on the wire: share it
+		}
+	}
+	switch {
+	case f != nil:
+	case st.running == nil:
 		f = &flight{done: make(chan struct{}), url: cloneURL, creds: creds}
 		st.running = f
 		m.start(st, f)
-	} else {
+	default:
 		if st.pending == nil {
 			st.pending = &flight{done: make(chan struct{})}
 		}
@@ -301,7 +356,8 @@ func (m *Mirrors) Fetch(ctx context.Context, repo, cloneURL string, creds Creden
 // start runs f in the background. Callers hold st.mu.
 func (m *Mirrors) start(st *repoState, f *flight) {
 	ctx, cancel := context.WithTimeout(context.Background(), m.fetchTimeout)
-	f.cancel = cancel
+	f.cancel, f.started = cancel, time.Now()
+	m.fetches.Add(1)
 	cloneURL, creds := f.url, f.creds
 	go func() {
 		err := m.fetchOnce(ctx, st, cloneURL, creds)
@@ -312,10 +368,16 @@ func (m *Mirrors) start(st *repoState, f *flight) {
 		st.mu.Lock()
 		defer st.mu.Unlock()
 		if rerr == nil && refs != nil {
+			if old := st.gen; old != nil {
+				go old.retire() // not under st.mu: a reader may hold old.mu for a while
+			}
 			st.refs, st.gen, st.exists = refs, newStore(st.dir), true
 		}
 		if err == nil {
 			err = rerr
+		}
+		if err == nil {
+			st.fetched = f.started
 		}
 		f.err = err
 		close(f.done)

@@ -148,7 +148,7 @@ func (s *Snapshot) blobLocked(p string, e *object.TreeEntry) ([]byte, error) {
 	case filemode.Dir:
 		return nil, fate.MarkTerminal(&fs.PathError{Op: "read", Path: p, Err: errIsDir})
 	default:
-		return nil, fate.MarkTerminal(&fs.PathError{Op: "read", Path: p, Err: errNotRegular})
+		return nil, notRegular(p, e.Mode)
 	}
 	return readBlob(s.st.s, p, e.Hash)
 }

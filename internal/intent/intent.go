@@ -51,6 +51,12 @@ type SourceRef struct {
 	PRURL      string `json:"prUrl,omitempty"`       // html link to that PR
 	CloneURL   string `json:"cloneUrl,omitempty"`    // clone_url of the GitOps repo, when the event reports it
 	HTMLBase   string `json:"htmlBaseUrl,omitempty"` // e.g. https://github.com
+	// InstallationID is the GitHub App installation of the delivery that
+	// reported the source event (a workflow_run or push of Repo): the one
+	// that may post commit statuses on Repo, which can belong to another
+	// organisation than the GitOps repository (Intent.InstallationID).
+	// 0: unknown (a repository webhook, or an intent from a comment).
+	InstallationID int64 `json:"installationId,omitempty"`
 }
 
 // Intent is one promotion request. It is immutable once published.

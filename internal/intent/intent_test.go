@@ -102,3 +102,34 @@ func TestUnmarshalRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestSourceInstallationJSON: the source's installation travels with the
+// intent, and intents written before the field existed still decode.
+func TestSourceInstallationJSON(t *testing.T) {
+	in := Intent{ID: "d:0", Kind: KindUpdate, Repo: "acme/gitops", Services: []string{"web"}, To: "dev",
+		Source: SourceRef{Repo: "octo-org/web", SHA: strings.Repeat("a", 40), InstallationID: 4242}}
+	b, err := in.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"installationId":4242`) {
+		t.Errorf("source installation not encoded: %s", b)
+	}
+	got, err := Unmarshal(b)
+	if err != nil || got.Source.InstallationID != 4242 || got.InstallationID != 0 {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+	// Zero is left out: an intent without a source installation encodes as before.
+	in.Source.InstallationID = 0
+	b, err = in.Marshal()
+	if err != nil || strings.Contains(string(b), "installationId") {
+		t.Errorf("zero installations encoded: %s %v", b, err)
+	}
+	// An intent queued by an older webhook decodes with 0.
+	old := `{"id":"d:0","kind":"update","deliveryId":"d","event":"push","installationId":7,"repo":"acme/gitops",` +
+		`"services":["web"],"to":"dev","source":{"repo":"acme/web","sha":"` + strings.Repeat("b", 40) + `"},"createdAt":"2024-05-06T07:08:09Z"}`
+	got, err = Unmarshal([]byte(old))
+	if err != nil || got.InstallationID != 7 || got.Source.InstallationID != 0 {
+		t.Fatalf("old intent: %+v %v", got, err)
+	}
+}

@@ -8,7 +8,9 @@ import (
 	"regexp"
 	"strings"
 	"text/template"
+	"unicode/utf8"
 
+	"github.com/promobot/promobot/internal/fate"
 	"github.com/promobot/promobot/internal/intent"
 )
 
@@ -66,25 +68,120 @@ type bodyData struct {
 	From   string
 	Closed int
 	Meta   string
+
+	// The changes and superseded proposals shown, and how many are not
+	// (a body over GitHub's limit lists fewer).
+	Changes        []Change
+	MoreServices   int
+	MoreFiles      int
+	Supersedes     []Change
+	MoreSupersedes int
 }
 
+// GitHub's limits on what promobot writes into a pull request: it refuses
+// a title over 256 characters and a body over 65,536. The body is measured
+// in bytes, which are never fewer than characters however GitHub counts
+// them.
+const (
+	MaxTitleChars = 256
+	MaxBodyBytes  = 65536
+)
+
 // RenderBody renders the PR body: changes table, source links, ticket,
-// gates, required approvals, and the metadata block.
+// gates, required approvals, and the metadata block. A body over GitHub's
+// limit lists only as many changes as fit and says how many more there
+// are; the metadata block still lists every change. Only when the metadata
+// alone cannot fit does it shrink to each service and its new tag (what
+// reading it back needs); past that the promotion is too large for one PR.
 func RenderBody(p *Plan, in intent.Intent, from string) (string, error) {
 	md := Metadata{Version: 1, Intent: in.ID, Kind: in.Kind, Repo: p.Target.Repo, Env: p.Target.Env, From: from, Ticket: p.Ticket}
 	for _, c := range p.Changes {
 		md.Services = append(md.Services, MetadataChange{Name: c.Service, Path: c.Path, From: refString(c.Old), To: refString(c.New)})
 	}
+	body, err := renderWithin(p, in, from, md)
+	if err != nil || body != "" {
+		return body, err
+	}
+	short := md
+	short.Services = nil
+	seen := map[string]bool{}
+	for _, c := range md.Services {
+		if !seen[c.Name] {
+			seen[c.Name] = true
+			short.Services = append(short.Services, MetadataChange{Name: c.Name, To: c.To})
+		}
+	}
+	if body, err = renderWithin(p, in, from, short); err != nil || body != "" {
+		return body, err
+	}
+	return "", fate.Terminalf("the pull request body for %s cannot fit GitHub's limit of %d characters: "+
+		"its metadata block alone, naming %d services, is longer", p.Target, MaxBodyBytes, len(short.Services))
+}
+
+// renderWithin renders the body with metadata md, listing as many changes
+// as fit within MaxBodyBytes; "" when not even the metadata fits.
+func renderWithin(p *Plan, in intent.Intent, from string, md Metadata) (string, error) {
 	// json.Marshal escapes <, > and & so the block can never close the comment early.
 	meta, err := json.Marshal(md)
 	if err != nil {
 		return "", fmt.Errorf("encode metadata: %w", err)
 	}
-	var b bytes.Buffer
-	if err := bodyTmpl.Execute(&b, bodyData{P: p, In: in, From: from, Meta: metaOpen + string(meta) + metaClose}); err != nil {
-		return "", fmt.Errorf("render body: %w", err)
+	d := bodyData{P: p, In: in, From: from, Meta: metaOpen + string(meta) + metaClose}
+	if len(d.Meta) > MaxBodyBytes {
+		return "", nil
 	}
-	return b.String(), nil
+	render := func(shown int) (string, error) {
+		c := min(shown, len(p.Changes))
+		d.Changes, d.MoreServices, d.MoreFiles = p.Changes[:c], 0, len(p.Changes)-c
+		if d.MoreFiles > 0 {
+			seen := map[string]bool{}
+			for _, ch := range p.Changes[c:] {
+				seen[ch.Service] = true
+			}
+			d.MoreServices = len(seen)
+		}
+		d.Supersedes = p.Supersedes[:min(shown, len(p.Supersedes))]
+		d.MoreSupersedes = len(p.Supersedes) - len(d.Supersedes)
+		var b bytes.Buffer
+		if err := bodyTmpl.Execute(&b, d); err != nil {
+			return "", fmt.Errorf("render body: %w", err)
+		}
+		return b.String(), nil
+	}
+	n := max(len(p.Changes), len(p.Supersedes))
+	body, err := render(n)
+	if err != nil || len(body) <= MaxBodyBytes {
+		return body, err
+	}
+	// The most changes that fit: the body grows with each one listed.
+	fit := ""
+	lo, hi := 0, n-1
+	for lo <= hi {
+		mid := (lo + hi) / 2
+		b, err := render(mid)
+		if err != nil {
+			return "", err
+		}
+		if len(b) <= MaxBodyBytes {
+			fit, lo = b, mid+1
+		} else {
+			hi = mid - 1
+		}
+	}
+	return fit, nil
+}
+
+// capTitle appends suffix to title, cutting title (marked "…") so that the
+// whole stays within GitHub's limit; the suffix is kept whole.
+func capTitle(title, suffix string) string {
+	if utf8.RuneCountInString(title)+utf8.RuneCountInString(suffix) <= MaxTitleChars {
+		return title + suffix
+	}
+	keep := MaxTitleChars - utf8.RuneCountInString(suffix) - 1
+	if keep < 0 {
+		return string([]rune(title + suffix)[:MaxTitleChars-1]) + "…"
+	}
+	return strings.TrimRight(string([]rune(title)[:keep]), " ") + "…" + suffix
 }
 
 func commitMessage(p *Plan, in intent.Intent) string {

@@ -78,6 +78,17 @@ type FileEdit struct {
 	Path string
 	Old  []byte
 	New  []byte
+	// Mode is the file's git mode on the base ("100644", "100755" for an
+	// executable), which the commit keeps; empty when the base view does
+	// not know modes (the writer then writes "100644").
+	Mode string
+}
+
+// ModeView is a RepoView that knows the git mode of its regular files
+// ("100644", "100755"). The planner reads modes through it when the base
+// view offers it, so a promotion keeps an executable file executable.
+type ModeView interface {
+	FileMode(path string) (string, error)
 }
 
 // GateResult is one gate as checked, open or not.
@@ -276,7 +287,7 @@ func Decide(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, now
 	}
 	p.Title = title
 	if in.Part != "" {
-		p.Title += " (" + in.Part + ")"
+		p.Title = capTitle(p.Title, " ("+in.Part+")")
 	}
 	if !p.Direct && onBranch != nil {
 		p.BranchExists = true
@@ -397,8 +408,14 @@ func editTargets(ctx context.Context, svc *rules.Service, env, part string, want
 		if err != nil {
 			return nil, nil, fate.Terminalf("edit %s: %w", path, err)
 		}
+		var mode string
+		if mv, ok := base.(ModeView); ok {
+			if mode, err = mv.FileMode(path); err != nil {
+				return nil, nil, readErr(path, err)
+			}
+		}
 		changes = append(changes, Change{Service: svc.Name, Env: env, Image: svc.Image, Path: path, Old: cur, New: want, spec: spec})
-		edits = append(edits, FileEdit{Path: path, Old: old, New: out})
+		edits = append(edits, FileEdit{Path: path, Old: old, New: out, Mode: mode})
 	}
 	return changes, edits, nil
 }
@@ -433,6 +450,10 @@ func Locate(svc *rules.Service, t rules.Target, exists func(string) bool) (strin
 func readErr(path string, err error) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		return fate.Terminalf("configured file %s does not exist: %w", path, err)
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == path {
+		return err // already names the file
 	}
 	return fmt.Errorf("read %s: %w", path, err)
 }

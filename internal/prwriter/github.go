@@ -24,14 +24,17 @@ type GitHub interface {
 	CreateBlob(ctx context.Context, repo string, content []byte) (sha string, err error)
 	// CreateTree makes a tree that is baseTree with entries written over it.
 	CreateTree(ctx context.Context, repo, baseTree string, entries []TreeEntry) (sha string, err error)
-	// CreateCommit makes a commit of tree with one parent.
-	CreateCommit(ctx context.Context, repo, message, tree, parent string) (sha string, err error)
+	// CreateCommit makes a commit of tree with parents (the first parent
+	// first).
+	CreateCommit(ctx context.Context, repo, message, tree string, parents ...string) (sha string, err error)
 	// GetRef reads the commit a branch points at.
 	GetRef(ctx context.Context, repo, branch string) (sha string, err error)
 	// CreateRef creates a branch; GitHub answers 422 when it exists.
 	CreateRef(ctx context.Context, repo, branch, sha string) error
 	// UpdateRef moves a branch; without force GitHub answers 422 unless
-	// the move is a fast-forward (or the branch is protected).
+	// the move is a fast-forward (or the branch is protected), and with
+	// force it answers 422 when a ruleset or a branch protection forbids
+	// force pushes.
 	UpdateRef(ctx context.Context, repo, branch, sha string, force bool) error
 
 	// CreatePull opens a pull request; GitHub answers 422 when one is
@@ -39,16 +42,28 @@ type GitHub interface {
 	CreatePull(ctx context.Context, repo string, pr NewPull) (PR, error)
 	// EditPull sets a pull request's title and body; 404 when it is gone.
 	EditPull(ctx context.Context, repo string, number int, title, body string) (PR, error)
-	// ListOpenPulls lists the open pull requests from branch head (in repo) into base.
+	// ListOpenPulls lists the open pull requests from branch head (in repo)
+	// into base, every page of them.
 	ListOpenPulls(ctx context.Context, repo, head, base string) ([]PR, error)
 	// GetPull reads a pull request, mergeability included.
 	GetPull(ctx context.Context, repo string, number int) (PR, error)
 	// MergePull merges a pull request if its head is still headSHA.
 	MergePull(ctx context.Context, repo string, number int, headSHA string) error
-	// RequestReviewers asks users and teams (slugs in repo's organization) for a review.
+	// RequestReviewers asks users and teams (slugs in repo's organization)
+	// for a review. GitHub answers 422 and requests nobody when one of
+	// them cannot review (not a collaborator, a team without access, the
+	// pull request's author).
 	RequestReviewers(ctx context.Context, repo string, number int, users, teams []string) error
 	// AddLabels adds labels to a pull request.
 	AddLabels(ctx context.Context, repo string, number int, labels []string) error
+
+	// ListComments lists the comments of an issue or pull request, every
+	// page of them, oldest first.
+	ListComments(ctx context.Context, repo string, number int) ([]Comment, error)
+	// CreateComment comments on an issue or pull request.
+	CreateComment(ctx context.Context, repo string, number int, body string) (Comment, error)
+	// EditComment replaces a comment's body; 404 when it is gone.
+	EditComment(ctx context.Context, repo string, id int64, body string) error
 }
 
 // StatusSetter is the one call Status makes, for callers that report
@@ -63,6 +78,15 @@ type TreeEntry struct {
 	Path    string
 	Content string // used when SHA is empty
 	SHA     string
+	// Mode is the file's git mode: "100644" (the default when empty) or
+	// "100755" for an executable.
+	Mode string
+}
+
+// Comment is a comment on an issue or pull request.
+type Comment struct {
+	ID   int64
+	Body string
 }
 
 // NewPull is a pull request to open.
@@ -89,6 +113,19 @@ type CommitStatus struct {
 	Description string
 	TargetURL   string // optional
 }
+
+// Git file modes the writer writes.
+const (
+	ModeFile       = "100644"
+	ModeExecutable = "100755"
+)
+
+// GitHub pages lists at 30 items unless asked for more, and gives at most
+// 100 a page. maxPages bounds a listing that never ends (10,000 items).
+const (
+	maxPerPage = 100
+	maxPages   = 100
+)
 
 // REST adapts a go-github v60 client to GitHub.
 func REST(gh *github.Client) GitHub { return rest{gh} }
@@ -121,7 +158,11 @@ func (r rest) CreateTree(ctx context.Context, repo, baseTree string, entries []T
 	}
 	es := make([]*github.TreeEntry, 0, len(entries))
 	for _, e := range entries {
-		te := &github.TreeEntry{Path: github.String(e.Path), Mode: github.String("100644"), Type: github.String("blob")}
+		mode := e.Mode
+		if mode == "" {
+			mode = ModeFile
+		}
+		te := &github.TreeEntry{Path: github.String(e.Path), Mode: github.String(mode), Type: github.String("blob")}
 		if e.SHA != "" {
 			te.SHA = github.String(e.SHA)
 		} else {
@@ -133,15 +174,19 @@ func (r rest) CreateTree(ctx context.Context, repo, baseTree string, entries []T
 	return t.GetSHA(), err
 }
 
-func (r rest) CreateCommit(ctx context.Context, repo, message, tree, parent string) (string, error) {
+func (r rest) CreateCommit(ctx context.Context, repo, message, tree string, parents ...string) (string, error) {
 	owner, name, err := split(repo)
 	if err != nil {
 		return "", err
 	}
+	ps := make([]*github.Commit, 0, len(parents))
+	for _, p := range parents {
+		ps = append(ps, &github.Commit{SHA: github.String(p)})
+	}
 	c, _, err := r.gh.Git.CreateCommit(ctx, owner, name, &github.Commit{
 		Message: github.String(message),
 		Tree:    &github.Tree{SHA: github.String(tree)},
-		Parents: []*github.Commit{{SHA: github.String(parent)}},
+		Parents: ps,
 	}, nil)
 	return c.GetSHA(), err
 }
@@ -213,14 +258,24 @@ func (r rest) ListOpenPulls(ctx context.Context, repo, head, base string) ([]PR,
 	if err != nil {
 		return nil, err
 	}
-	prs, _, err := r.gh.PullRequests.List(ctx, owner, name, &github.PullRequestListOptions{
+	opts := &github.PullRequestListOptions{
 		State: "open", Head: owner + ":" + head, Base: base,
-	})
-	out := make([]PR, 0, len(prs))
-	for _, pr := range prs {
-		out = append(out, pull(pr))
+		ListOptions: github.ListOptions{PerPage: maxPerPage},
 	}
-	return out, err
+	var out []PR
+	for pages := 0; ; pages++ {
+		prs, resp, err := r.gh.PullRequests.List(ctx, owner, name, opts)
+		if err != nil {
+			return nil, err
+		}
+		for _, pr := range prs {
+			out = append(out, pull(pr))
+		}
+		if resp == nil || resp.NextPage == 0 || pages >= maxPages {
+			return out, nil
+		}
+		opts.Page = resp.NextPage
+	}
 }
 
 func (r rest) GetPull(ctx context.Context, repo string, number int) (PR, error) {
@@ -247,6 +302,46 @@ func (r rest) RequestReviewers(ctx context.Context, repo string, number int, use
 		return err
 	}
 	_, _, err = r.gh.PullRequests.RequestReviewers(ctx, owner, name, number, github.ReviewersRequest{Reviewers: users, TeamReviewers: teams})
+	return err
+}
+
+func (r rest) ListComments(ctx context.Context, repo string, number int) ([]Comment, error) {
+	owner, name, err := split(repo)
+	if err != nil {
+		return nil, err
+	}
+	opts := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: maxPerPage}}
+	var out []Comment
+	for pages := 0; ; pages++ {
+		cs, resp, err := r.gh.Issues.ListComments(ctx, owner, name, number, opts)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			out = append(out, Comment{ID: c.GetID(), Body: c.GetBody()})
+		}
+		if resp == nil || resp.NextPage == 0 || pages >= maxPages {
+			return out, nil
+		}
+		opts.Page = resp.NextPage
+	}
+}
+
+func (r rest) CreateComment(ctx context.Context, repo string, number int, body string) (Comment, error) {
+	owner, name, err := split(repo)
+	if err != nil {
+		return Comment{}, err
+	}
+	c, _, err := r.gh.Issues.CreateComment(ctx, owner, name, number, &github.IssueComment{Body: github.String(body)})
+	return Comment{ID: c.GetID(), Body: c.GetBody()}, err
+}
+
+func (r rest) EditComment(ctx context.Context, repo string, id int64, body string) error {
+	owner, name, err := split(repo)
+	if err != nil {
+		return err
+	}
+	_, _, err = r.gh.Issues.EditComment(ctx, owner, name, id, &github.IssueComment{Body: github.String(body)})
 	return err
 }
 

@@ -42,6 +42,10 @@ func TestREST(t *testing.T) {
 			_, _ = io.WriteString(w, "["+pr+"]")
 		case strings.HasSuffix(p, "/labels"):
 			_, _ = io.WriteString(w, `[]`)
+		case strings.HasSuffix(p, "/comments") && r.Method == http.MethodGet:
+			_, _ = io.WriteString(w, `[{"id":9,"body":"hi"}]`)
+		case strings.Contains(p, "/comments"):
+			_, _ = io.WriteString(w, `{"id":9,"body":"hi"}`)
 		case strings.Contains(p, "/pulls"):
 			_, _ = io.WriteString(w, pr)
 		default:
@@ -67,11 +71,13 @@ func TestREST(t *testing.T) {
 		{"CreateBlob", func(repo string) (any, error) { return gh.CreateBlob(ctx, repo, []byte{0xff, 0}) },
 			"POST /repos/acme/gitops/git/blobs?", `{"content":"/wA=","encoding":"base64"}`, "s1"},
 		{"CreateTree", func(repo string) (any, error) {
-			return gh.CreateTree(ctx, repo, "base", []prwriter.TreeEntry{{Path: "a", Content: ""}, {Path: "b", SHA: "blob"}})
+			return gh.CreateTree(ctx, repo, "base", []prwriter.TreeEntry{{Path: "a", Content: ""}, {Path: "b", SHA: "blob"}, {Path: "c", Content: "#!", Mode: "100755"}})
 		}, "POST /repos/acme/gitops/git/trees?",
-			`{"base_tree":"base","tree":[{"path":"a","mode":"100644","type":"blob","content":""},{"path":"b","mode":"100644","type":"blob","sha":"blob"}]}`, "s1"},
+			`{"base_tree":"base","tree":[{"path":"a","mode":"100644","type":"blob","content":""},{"path":"b","mode":"100644","type":"blob","sha":"blob"},{"path":"c","mode":"100755","type":"blob","content":"#!"}]}`, "s1"},
 		{"CreateCommit", func(repo string) (any, error) { return gh.CreateCommit(ctx, repo, "msg", "t", "p") },
 			"POST /repos/acme/gitops/git/commits?", `{"message":"msg","tree":"t","parents":["p"]}`, "s1"},
+		{"CreateCommit with two parents", func(repo string) (any, error) { return gh.CreateCommit(ctx, repo, "msg", "t", "head", "base") },
+			"POST /repos/acme/gitops/git/commits?", `{"message":"msg","tree":"t","parents":["head","base"]}`, "s1"},
 		{"GetRef", func(repo string) (any, error) { return gh.GetRef(ctx, repo, "main") },
 			"GET /repos/acme/gitops/git/ref/heads/main?", "", "h1"},
 		{"CreateRef", func(repo string) (any, error) { return nil, gh.CreateRef(ctx, repo, "b", "s") },
@@ -86,7 +92,7 @@ func TestREST(t *testing.T) {
 		{"EditPull", func(repo string) (any, error) { return gh.EditPull(ctx, repo, 3, "t", "b") },
 			"PATCH /repos/acme/gitops/pulls/3?", `{"title":"t","body":"b"}`, want},
 		{"ListOpenPulls", func(repo string) (any, error) { return gh.ListOpenPulls(ctx, repo, "h", "main") },
-			"GET /repos/acme/gitops/pulls?base=main&head=acme%3Ah&state=open", "", []prwriter.PR{want}},
+			"GET /repos/acme/gitops/pulls?base=main&head=acme%3Ah&per_page=100&state=open", "", []prwriter.PR{want}},
 		{"GetPull", func(repo string) (any, error) { return gh.GetPull(ctx, repo, 3) },
 			"GET /repos/acme/gitops/pulls/3?", "", want},
 		{"MergePull", func(repo string) (any, error) { return nil, gh.MergePull(ctx, repo, 3, "h3") },
@@ -95,6 +101,12 @@ func TestREST(t *testing.T) {
 			return nil, gh.RequestReviewers(ctx, repo, 3, []string{"alice"}, []string{"leads"})
 		},
 			"POST /repos/acme/gitops/pulls/3/requested_reviewers?", `{"reviewers":["alice"],"team_reviewers":["leads"]}`, nil},
+		{"ListComments", func(repo string) (any, error) { return gh.ListComments(ctx, repo, 3) },
+			"GET /repos/acme/gitops/issues/3/comments?per_page=100", "", []prwriter.Comment{{ID: 9, Body: "hi"}}},
+		{"CreateComment", func(repo string) (any, error) { return gh.CreateComment(ctx, repo, 3, "hi") },
+			"POST /repos/acme/gitops/issues/3/comments?", `{"body":"hi"}`, prwriter.Comment{ID: 9, Body: "hi"}},
+		{"EditComment", func(repo string) (any, error) { return nil, gh.EditComment(ctx, repo, 9, "hi") },
+			"PATCH /repos/acme/gitops/issues/comments/9?", `{"body":"hi"}`, nil},
 		{"AddLabels", func(repo string) (any, error) { return nil, gh.AddLabels(ctx, repo, 3, []string{"promotion"}) },
 			"POST /repos/acme/gitops/issues/3/labels?", `["promotion"]`, nil},
 		{"CreateStatus", func(repo string) (any, error) {

@@ -106,7 +106,7 @@ func TestApply(t *testing.T) {
 				if res.URL != pr.URL || res.URL == "" {
 					t.Errorf("URL = %q, want %q", res.URL, pr.URL)
 				}
-				if st.m[key] != (prwriter.PRRecord{Number: res.Number, Branch: branch}) {
+				if r := st.m[key]; r.Number != res.Number || r.Branch != branch || len(r.Unrequested) != 0 {
 					t.Errorf("state = %+v", st.m[key])
 				}
 				c := g.Commits[g.Branches[branch]]
@@ -332,6 +332,176 @@ func TestApply(t *testing.T) {
 			},
 		},
 
+		// Reviewers GitHub will not ask do not stop the PR.
+		{
+			name: "a reviewer GitHub refuses: the others asked one by one, PR labelled, remembered, noted",
+			arrange: func(g *prwritertest.GitHub, _ *memState, p *planner.Plan) {
+				g.Unreviewable["mallory"] = notCollaborator
+				p.Reviewers.Users = []string{"alice", "mallory"}
+			},
+			calls: slices.Concat(commitCalls, []string{"CreateRef", "CreatePull", "RequestReviewers", "RequestReviewers", "RequestReviewers", "RequestReviewers", "AddLabels", "ListComments", "CreateComment"}),
+			check: func(t *testing.T, g *prwritertest.GitHub, st *memState, res prwriter.Result) {
+				pr := g.Pull(res.Number)
+				if !slices.Equal(pr.Users, []string{"alice"}) || !slices.Equal(pr.Teams, []string{"leads"}) || len(pr.Labels) != 2 {
+					t.Errorf("users %v teams %v labels %v", pr.Users, pr.Teams, pr.Labels)
+				}
+				if r := st.m[key]; r.Number != res.Number || !slices.Equal(r.Unrequested, []string{"mallory"}) || !slices.Equal(res.Unrequested, r.Unrequested) {
+					t.Errorf("state %+v, result %+v", r, res)
+				}
+				cs := g.PullComments(res.Number)
+				if len(cs) != 1 || !strings.HasPrefix(cs[0].Body, prwriter.NoteMarker) ||
+					!strings.Contains(cs[0].Body, "| `@mallory` | is not a collaborator of acme/gitops |") || strings.Contains(cs[0].Body, "alice") {
+					t.Errorf("comments = %+v", cs)
+				}
+			},
+		},
+		{
+			name: "the only reviewer refused: not asked twice",
+			arrange: func(g *prwritertest.GitHub, _ *memState, p *planner.Plan) {
+				g.Unreviewable["mallory"] = notCollaborator
+				p.Reviewers = rules.Principals{Users: []string{"mallory"}}
+			},
+			calls: slices.Concat(commitCalls, []string{"CreateRef", "CreatePull", "RequestReviewers", "AddLabels", "ListComments", "CreateComment"}),
+		},
+		{
+			name: "the author as reviewer",
+			arrange: func(g *prwritertest.GitHub, _ *memState, p *planner.Plan) {
+				g.Unreviewable["promobot"] = "Review cannot be requested from pull request author."
+				p.Reviewers = rules.Principals{Users: []string{"promobot"}, Teams: []string{"acme/leads"}}
+			},
+			calls: slices.Concat(commitCalls, []string{"CreateRef", "CreatePull", "RequestReviewers", "RequestReviewers", "RequestReviewers", "AddLabels", "ListComments", "CreateComment"}),
+			check: func(t *testing.T, g *prwritertest.GitHub, _ *memState, res prwriter.Result) {
+				if cs := g.PullComments(res.Number); len(cs) != 1 || !strings.Contains(cs[0].Body, "| `@promobot` | is the author of this pull request") {
+					t.Errorf("comments = %+v", cs)
+				}
+			},
+		},
+		{
+			name: "a team of another organization is never sent",
+			arrange: func(_ *prwritertest.GitHub, _ *memState, p *planner.Plan) {
+				p.Reviewers = rules.Principals{Teams: []string{"other/sre"}}
+			},
+			calls: slices.Concat(commitCalls, []string{"CreateRef", "CreatePull", "AddLabels", "ListComments", "CreateComment"}),
+			check: func(t *testing.T, g *prwritertest.GitHub, _ *memState, res prwriter.Result) {
+				if cs := g.PullComments(res.Number); len(cs) != 1 || !strings.Contains(cs[0].Body, "| `@other/sre` | is a team of other: GitHub asks only teams of acme") {
+					t.Errorf("comments = %+v", cs)
+				}
+			},
+		},
+		{
+			name: "update: a refused reviewer who can now review is asked, the note edited",
+			arrange: all(withPR("open"), func(g *prwritertest.GitHub, st *memState, _ *planner.Plan) {
+				st.m[key] = prwriter.PRRecord{Number: 1, Branch: branch, Unrequested: []string{"alice"}}
+				g.Comments = append(g.Comments, &prwritertest.Comment{ID: 90, Number: 1, Body: "hello"},
+					&prwritertest.Comment{ID: 91, Number: 1, Body: prwriter.NoteMarker + "\nalice could not be asked"})
+			}),
+			calls: slices.Concat(commitCalls, []string{"UpdateRef", "EditPull", "RequestReviewers", "ListComments", "EditComment"}),
+			check: func(t *testing.T, g *prwritertest.GitHub, st *memState, res prwriter.Result) {
+				cs := g.PullComments(1)
+				if len(cs) != 2 || cs[0].Body != "hello" || !strings.Contains(cs[1].Body, "Every reviewer the rules name for **prod** is now requested") {
+					t.Errorf("comments = %+v", cs)
+				}
+				if !slices.Equal(g.Pull(1).Users, []string{"alice"}) || len(st.m[key].Unrequested) != 0 || len(res.Unrequested) != 0 {
+					t.Errorf("users %v, state %+v", g.Pull(1).Users, st.m[key])
+				}
+			},
+		},
+		{
+			name: "update: still refused, note deleted meanwhile: noted again",
+			arrange: all(withPR("open"), func(g *prwritertest.GitHub, st *memState, _ *planner.Plan) {
+				st.m[key] = prwriter.PRRecord{Number: 1, Branch: branch, Unrequested: []string{"alice"}}
+				g.Unreviewable["alice"] = notCollaborator
+			}),
+			calls: slices.Concat(commitCalls, []string{"UpdateRef", "EditPull", "RequestReviewers", "ListComments", "CreateComment"}),
+			check: func(t *testing.T, g *prwritertest.GitHub, st *memState, res prwriter.Result) {
+				if cs := g.PullComments(1); len(cs) != 1 || !strings.Contains(cs[0].Body, "`@alice`") {
+					t.Errorf("comments = %+v", cs)
+				}
+				if !slices.Equal(st.m[key].Unrequested, []string{"alice"}) || !slices.Equal(res.Unrequested, []string{"alice"}) {
+					t.Errorf("state %+v, result %+v", st.m[key], res)
+				}
+			},
+		},
+		{
+			name:    "502 asking for reviewers: retry, the PR not remembered",
+			arrange: fail("RequestReviewers", prwritertest.Err(http.StatusBadGateway)),
+			calls:   slices.Concat(commitCalls, []string{"CreateRef", "CreatePull", "RequestReviewers"}),
+			fate:    fate.Retryable, errText: "request reviewers on #1",
+			check: func(t *testing.T, _ *prwritertest.GitHub, st *memState, _ prwriter.Result) {
+				if _, ok := st.m[key]; ok {
+					t.Error("an undecorated PR was remembered")
+				}
+			},
+		},
+
+		// Force pushes forbidden on the promotion branch.
+		{
+			name: "forced update refused by a ruleset: a commit on top of the branch",
+			arrange: all(withPR("open"), func(g *prwritertest.GitHub, _ *memState, _ *planner.Plan) {
+				g.NoForce[branch] = "Repository rule violations found\n\nCannot force-push to this branch\n\n"
+			}),
+			calls: slices.Concat(commitCalls, []string{"UpdateRef", "GetRef", "CreateCommit", "UpdateRef", "EditPull"}),
+			check: onTop,
+		},
+		{
+			name: "forced update refused by branch protection: a commit on top of the branch",
+			arrange: all(withPR("open"), func(g *prwritertest.GitHub, _ *memState, _ *planner.Plan) {
+				g.NoForce[branch] = "Cannot force-push to this branch"
+			}),
+			calls: slices.Concat(commitCalls, []string{"UpdateRef", "GetRef", "CreateCommit", "UpdateRef", "EditPull"}),
+			check: onTop,
+		},
+		{
+			name: "branch made by a crashed attempt, force pushes forbidden",
+			arrange: func(g *prwritertest.GitHub, _ *memState, _ *planner.Plan) {
+				g.Branches[branch] = "old"
+				g.Commits["old"] = &prwritertest.Commit{Parent: "base"}
+				g.NoForce[branch] = "Cannot force-push to this branch"
+			},
+			calls: slices.Concat(commitCalls, []string{"CreateRef", "UpdateRef", "GetRef", "CreateCommit", "UpdateRef"}, newPRCalls),
+			check: func(t *testing.T, g *prwritertest.GitHub, st *memState, res prwriter.Result) {
+				onTop(t, g, st, res)
+				if !res.Created {
+					t.Errorf("result %+v", res)
+				}
+			},
+		},
+		{
+			name: "forced update and the commit on top both refused: terminal",
+			arrange: all(withPR("open"),
+				fail("UpdateRef", prwritertest.ErrMsg(http.StatusUnprocessableEntity, "Repository rule violations found\n\nCannot force-push to this branch\n\nCommits must have verified signatures.\n\n"))),
+			calls: slices.Concat(commitCalls, []string{"UpdateRef", "GetRef", "CreateCommit", "UpdateRef"}),
+			fate:  fate.Terminal, errText: "force pushes are forbidden, and so was a commit on top",
+		},
+		{
+			name: "another 422 on the forced update: terminal, no commit on top",
+			arrange: all(withPR("open"),
+				fail("UpdateRef", prwritertest.ErrMsg(http.StatusUnprocessableEntity, "Reference cannot be updated"))),
+			calls: slices.Concat(commitCalls, []string{"UpdateRef"}),
+			fate:  fate.Terminal, errText: "update branch " + branch,
+		},
+
+		// File modes.
+		{
+			name: "an executable stays executable",
+			arrange: func(_ *prwritertest.GitHub, _ *memState, p *planner.Plan) {
+				p.Edits[0].Mode = "100755"
+				p.Edits = append(p.Edits, planner.FileEdit{Path: "logo.bin", New: []byte{0xff}, Mode: "100755"}, planner.FileEdit{Path: "plain.yaml", New: []byte("a: 1\n")})
+			},
+			calls: slices.Concat([]string{"CreateBlob"}, commitCalls, []string{"CreateRef"}, newPRCalls),
+			check: func(t *testing.T, g *prwritertest.GitHub, _ *memState, res prwriter.Result) {
+				modes := g.Commits[res.CommitSHA].Modes
+				if modes[path] != "100755" || modes["logo.bin"] != "100755" || modes["plain.yaml"] != "100644" {
+					t.Errorf("modes = %v", modes)
+				}
+			},
+		},
+		{
+			name:    "a symlink or submodule edit: terminal, nothing written",
+			arrange: func(_ *prwritertest.GitHub, _ *memState, p *planner.Plan) { p.Edits[0].Mode = "120000" },
+			fate:    fate.Terminal, errText: path + " has git mode 120000",
+		},
+
 		// The fate of each failure, decided where it is first seen.
 		{
 			name:    "404 on create tree: terminal",
@@ -476,6 +646,18 @@ func TestApply(t *testing.T) {
 				tc.check(t, g, st, res)
 			}
 		})
+	}
+}
+
+const notCollaborator = "Reviews may only be requested from collaborators. One or more of the users or teams you specified is not a collaborator of the acme/gitops repository."
+
+// onTop checks that the branch moved forward to a commit of the plan's
+// tree whose parents are the old head and the base.
+func onTop(t *testing.T, g *prwritertest.GitHub, _ *memState, res prwriter.Result) {
+	t.Helper()
+	c := g.Commits[g.Branches[branch]]
+	if res.CommitSHA != g.Branches[branch] || c == nil || !slices.Equal(c.Parents, []string{"old", "base"}) || string(c.Files[path]) != "newTag: v2\n" {
+		t.Errorf("branch at %s (result %s): %+v", g.Branches[branch], res.CommitSHA, c)
 	}
 }
 

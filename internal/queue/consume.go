@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -55,9 +56,10 @@ type Handler func(ctx context.Context, d *Delivery) Outcome
 // Delivery is one delivery of a message to a handler. While the handler
 // runs, the queue sends InProgress heartbeats every AckWait/3 by itself.
 type Delivery struct {
-	msg  jetstream.Msg
-	meta *jetstream.MsgMetadata
-	mu   sync.Mutex // serialises heartbeats with the final ack
+	msg    jetstream.Msg
+	meta   *jetstream.MsgMetadata
+	mu     sync.Mutex // serialises heartbeats with the final ack
+	record string     // its in-flight record in the Instance directory; "" without one
 }
 
 // Data is the message body.
@@ -166,6 +168,9 @@ func (q *Queue) work(ctx, hctx context.Context, h Handler, o consumeOptions) {
 	for ctx.Err() == nil {
 		// A bounded pull rather than a cancellable one: a message already
 		// on its way when ctx ends is released, not stranded until AckWait.
+		// JetStream delivers no earlier than it gets the pull request, so
+		// its redelivery timer for what comes starts after this instant.
+		pulled := time.Now()
 		batch, err := q.cons.Fetch(1, jetstream.FetchMaxWait(o.fetchWait))
 		if err != nil {
 			q.log.Warn().Err(err).Str("consumer", q.cfg.Consumer).Msg("queue fetch failed")
@@ -177,7 +182,7 @@ func (q *Queue) work(ctx, hctx context.Context, h Handler, o consumeOptions) {
 				q.settle(msg, nil, Outcome{Action: Release, Reason: "shutting down"})
 				continue
 			}
-			q.handle(hctx, msg, h)
+			q.handle(hctx, msg, h, pulled)
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
 			q.log.Warn().Err(err).Str("consumer", q.cfg.Consumer).Msg("queue fetch failed")
@@ -186,7 +191,7 @@ func (q *Queue) work(ctx, hctx context.Context, h Handler, o consumeOptions) {
 	}
 }
 
-func (q *Queue) handle(ctx context.Context, msg jetstream.Msg, h Handler) {
+func (q *Queue) handle(ctx context.Context, msg jetstream.Msg, h Handler, pulled time.Time) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		// Not a JetStream delivery: nothing to ack, nothing to retry.
@@ -203,7 +208,9 @@ func (q *Queue) handle(ctx context.Context, msg jetstream.Msg, h Handler) {
 		// The previous delivery never settled (worker died): do not try again.
 		out = Outcome{Action: Terminal, Reason: fmt.Sprintf("delivered %d times, limit %d", meta.NumDelivered, limit)}
 	} else {
+		q.track(d, pulled)
 		out = q.run(ctx, d, h)
+		q.untrack(d)
 		if out.Action == Retry && meta.NumDelivered >= limit {
 			out = Outcome{Action: Terminal, Reason: fmt.Sprintf("gave up after %d deliveries: %s", meta.NumDelivered, out.Reason)}
 		}
@@ -225,7 +232,7 @@ func (q *Queue) run(ctx context.Context, d *Delivery, h Handler) (out Outcome) {
 			case <-stop:
 				return
 			case <-t.C:
-				if err := d.InProgress(); err != nil {
+				if err := q.beat(d); err != nil {
 					q.log.Warn().Err(err).Str("subject", d.Subject()).Msg("queue heartbeat failed")
 				}
 			}
@@ -239,6 +246,46 @@ func (q *Queue) run(ctx context.Context, d *Delivery, h Handler) (out Outcome) {
 		}
 	}()
 	return h(ctx, d)
+}
+
+// beat sends a heartbeat and waits for JetStream to confirm it; with an
+// Instance, the delivery's in-flight record then notes when it was sent
+// (JetStream redelivers no earlier than AckWait after that).
+func (q *Queue) beat(d *Delivery) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	timeout := min(max(q.cfg.AckWait/3, 100*time.Millisecond), q.cfg.PublishTimeout)
+	sent := time.Now()
+	if _, err := q.nc.Request(d.msg.Reply(), []byte("+WPI"), timeout); err != nil {
+		return err
+	}
+	if d.record != "" {
+		q.record(d, sent)
+	}
+	return nil
+}
+
+// track records d as in flight in the Instance directory, so that a process
+// restarted on it after a crash hands d back at once. The record must never
+// claim a later redelivery time than JetStream's: it starts from when the
+// pull that brought d was sent, and each confirmed heartbeat moves it on.
+func (q *Queue) track(d *Delivery, pulled time.Time) {
+	if d.record = q.journalPath(d.meta); d.record == "" {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	q.record(d, pulled)
+}
+
+// untrack removes d's in-flight record once its handler returned.
+func (q *Queue) untrack(d *Delivery) {
+	if d.record == "" {
+		return
+	}
+	if err := os.Remove(d.record); err != nil && !errors.Is(err, os.ErrNotExist) {
+		q.log.Warn().Err(err).Str("subject", d.Subject()).Msg("queue in-flight record not removed")
+	}
 }
 
 // settle applies an outcome. meta is nil for a message released unread.

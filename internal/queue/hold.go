@@ -10,7 +10,8 @@ import (
 )
 
 // Hold takes the lease on key for the caller's work, waiting while another
-// holder has it: a crashed holder's lease expires after the lease TTL, and
+// holder has it: a crashed holder's lease expires after the lease TTL (or
+// is deleted at once when its process restarts on its Instance), and
 // waiting here (the consumer heartbeats the message meanwhile) spends no
 // delivery attempt. Waiting gives up after one and a half TTLs with an
 // error marked to retry shortly, so a live but slow holder does not pin a

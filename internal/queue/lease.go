@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 )
 
 var (
@@ -20,7 +19,9 @@ var (
 
 // Lease is a per-key lock in the "promobot-leases" bucket. It expires
 // Config.LeaseTTL after it was taken or last refreshed, so a crashed
-// holder blocks its key for at most that long.
+// holder blocks its key for at most that long; a holder with an Instance
+// names its boot id in the lease, and the process restarted on that
+// Instance deletes it at once (see Instance).
 type Lease struct {
 	kv     jetstream.KeyValue
 	key    string // escaped
@@ -34,7 +35,7 @@ type Lease struct {
 // it, and an error wrapping ErrUnavailable when JetStream does not answer.
 func (q *Queue) Lease(ctx context.Context, key string) (*Lease, error) {
 	k := EscapeKey(key)
-	holder := []byte(nuid.Next())
+	holder := q.newHolder()
 	rev, err := q.leases.Create(ctx, k, holder)
 	if err != nil {
 		if casConflict(err) {

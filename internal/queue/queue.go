@@ -17,7 +17,12 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Defaults applied by Open to zero Config fields.
+// Defaults applied by Open to zero Config fields. AckWait and LeaseTTL bound
+// how long the work of a worker that died comes back to another one: live
+// workers heartbeat their deliveries every AckWait/3 and refresh their leases
+// every LeaseTTL/3, so a short value costs a few small writes, not retries.
+// A process restarted on its Instance takes its predecessor's work back at
+// once instead.
 const (
 	DefaultStream          = "PROMOBOT_INTENTS"
 	DefaultSubject         = "promobot.intents.>"
@@ -27,9 +32,9 @@ const (
 	LeaseBucket            = "promobot-leases"
 	StateBucket            = "promobot-state"
 	DefaultDuplicateWindow = 24 * time.Hour
-	DefaultAckWait         = 2 * time.Minute
+	DefaultAckWait         = 20 * time.Second
 	DefaultMaxDeliver      = 10
-	DefaultLeaseTTL        = 5 * time.Minute
+	DefaultLeaseTTL        = 20 * time.Second
 	DefaultPublishTimeout  = 5 * time.Second
 	DefaultDeadLetterAge   = 30 * 24 * time.Hour
 )
@@ -47,13 +52,18 @@ type Config struct {
 	DeadLetterAge   time.Duration // how long dead letters are kept
 	DuplicateWindow time.Duration // a message id seen within it is stored once
 	Replicas        int           // 1, or 3 on a cluster
-	AckWait         time.Duration // workers heartbeat every AckWait/3
+	AckWait         time.Duration // workers heartbeat every AckWait/3; a dead worker's intent returns after it
 	MaxDeliver      int           // deliveries before a message is dead-lettered
 	Backoff         []time.Duration
 	LeaseTTL        time.Duration // lease expiry when the holder stops refreshing
 	PublishTimeout  time.Duration // bound on Publish waiting for acks
-	Registerer      prometheus.Registerer
-	Logger          zerolog.Logger // zero value: no logs
+	// Instance, when set, is this worker process's directory across
+	// restarts (OpenInstance): Open takes back at once the leases and
+	// in-flight deliveries of a previous process on it that died, and
+	// Consume records the deliveries in flight there.
+	Instance   *Instance
+	Registerer prometheus.Registerer
+	Logger     zerolog.Logger // zero value: no logs
 }
 
 func (c Config) withDefaults() Config {
@@ -106,6 +116,9 @@ type Queue struct {
 	state  jetstream.KeyValue
 	m      *metrics
 	log    zerolog.Logger
+
+	boot     string // this process's boot id in leases; "" without a usable Instance
+	recovery Recovery
 }
 
 // Open creates or updates the intent stream, the dead-letter stream, the
@@ -136,6 +149,9 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
 		err = q.setup(actx)
 		cancel()
 		if err == nil {
+			if cfg.Instance != nil {
+				q.recover(ctx)
+			}
 			return q, nil
 		}
 		if !transient(err) {

@@ -364,6 +364,25 @@ func (r *Rules) Branch(env, service string) (string, error) {
 	return b, nil
 }
 
+// Grouped reports whether n services that one event promotes into one
+// environment go into one PR there (defaults.group): never; always; or,
+// with auto, when n is more than groupAbove (default DefaultGroupAbove).
+// Fewer PRs cost fewer GitHub writes (a PR is five to seven of them) but
+// review and merge as one.
+func (r *Rules) Grouped(n int) bool {
+	switch r.Defaults.Group {
+	case GroupAlways:
+		return n > 0
+	case GroupAuto:
+		above := r.Defaults.GroupAbove
+		if above <= 0 {
+			above = DefaultGroupAbove
+		}
+		return n > above
+	}
+	return false
+}
+
 // Digest is the SHA-256 of the rules file's bytes, hex-encoded.
 func (r *Rules) Digest() string { return r.cc().digest }
 

@@ -7,6 +7,7 @@ import (
 	"path"
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"text/template"
 	"text/template/parse"
@@ -80,6 +81,30 @@ const (
 	DefaultSourceTag     = `sha-{{.ShortSHA}}`
 	DefaultTicketPattern = `[A-Z][A-Z0-9]+-\d+`
 )
+
+// DefaultGroupAbove is group: auto's threshold when groupAbove is omitted:
+// an event that would open more than this many PRs into one environment
+// opens one grouped PR there instead.
+const DefaultGroupAbove = 10
+
+// checkGrouping checks defaults.groupAbove against defaults.group, as
+// decoded at path (the decoder calls it: both fields are needed at once).
+func (d *decoder) checkGrouping(df Defaults, path string) {
+	p := fieldPath(path, "groupAbove")
+	ps, set := d.vals[p]
+	if !set || slices.ContainsFunc(d.errs, func(e FieldError) bool { return e.Field == p }) {
+		return
+	}
+	bad := func(format string, args ...any) {
+		d.errs = append(d.errs, FieldError{File: d.file, Line: ps.line, Column: ps.col, Field: p, Msg: fmt.Sprintf(format, args...)})
+	}
+	switch {
+	case df.GroupAbove < 1:
+		bad("groupAbove must be at least 1, got %d", df.GroupAbove)
+	case df.Group != GroupAuto:
+		bad("groupAbove applies only with group: auto (group is %s)", df.Group)
+	}
+}
 
 // invalidTags must be refused by every tag pattern: each is an invalid OCI tag.
 var invalidTags = []string{

@@ -143,6 +143,8 @@ func indexPath(parent string, i int) string { return parent + "[" + strconv.Itoa
 var (
 	durationType   = reflect.TypeFor[Duration]()
 	targetListType = reflect.TypeFor[TargetList]()
+	groupingType   = reflect.TypeFor[Grouping]()
+	defaultsType   = reflect.TypeFor[Defaults]()
 )
 
 func kindName(n *yaml.Node) string {
@@ -192,6 +194,19 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.Set(reflect.ValueOf(Duration{dur}))
+		return
+	case t == groupingType:
+		switch {
+		case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool":
+			var b bool
+			if err := n.Decode(&b); err == nil && b {
+				v.Set(reflect.ValueOf(GroupAlways))
+			}
+		case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" && n.Value == "auto":
+			v.Set(reflect.ValueOf(GroupAuto))
+		default:
+			d.errAt(n, path, "expected true, false or auto, got %s", kindName(n))
+		}
 		return
 	case t == targetListType:
 		if n.Kind == yaml.MappingNode {
@@ -276,6 +291,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			d.keys[p] = pos{kn.Line, kn.Column}
 			d.decode(vn, v.Field(idx), p)
 		})
+		if t == defaultsType {
+			d.checkGrouping(v.Interface().(Defaults), path)
+		}
 	default:
 		d.errAt(n, path, "unsupported type %s", t)
 	}

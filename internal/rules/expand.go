@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/promobot/promobot/internal/intent"
 )
 
 // generate renders g's service templates for one directory. Errors are
@@ -71,7 +73,7 @@ func generate(c *checker, g *Generator, p string, data genData) (*Service, bool)
 	return s, ok
 }
 
-// expand lists the directories g generates services for, sorted.
+// expandDirs lists the directories g generates services for, sorted.
 func expandDirs(ctx context.Context, fsys fs.FS, g *Generator) ([]string, error) {
 	matches, err := fs.Glob(fsys, g.Directories)
 	if err != nil {
@@ -105,6 +107,23 @@ func excluded(dir string, patterns []string) bool {
 }
 
 func (r *Rules) expand(ctx context.Context, repos func(repo string) (fs.FS, error)) (*Rules, error) {
+	return r.expandOver(ctx, repos, false)
+}
+
+// candidate is one generated service with where its errors point.
+type candidate struct {
+	svc    Service
+	entry  svcEntry
+	origin Origin
+}
+
+// expandOver expands r's generators over the directories repos lists.
+// With guess, the directories are guesses made without the repository
+// (ForNames, ForPaths): a directory whose service does not render, does not
+// validate, or is named like an explicit service or an earlier guess is
+// left out instead of failing the expansion. An explicit service always
+// wins over a guess, and guessing never makes an error of its own.
+func (r *Rules) expandOver(ctx context.Context, repos func(repo string) (fs.FS, error), guess bool) (*Rules, error) {
 	if r.c == nil {
 		return nil, errors.New("expand: rules were not loaded with Parse")
 	}
@@ -115,8 +134,6 @@ func (r *Rules) expand(ctx context.Context, repos func(repo string) (fs.FS, erro
 	if len(r.Generators) == 0 {
 		return r, nil
 	}
-	out := *r
-	out.Services = append([]Service(nil), r.Services...)
 	var origins []Origin
 	for gi := range r.Generators {
 		g := &r.Generators[gi]
@@ -132,37 +149,90 @@ func (r *Rules) expand(ctx context.Context, repos func(repo string) (fs.FS, erro
 			origins = append(origins, Origin{Generator: gi, Dir: d})
 		}
 	}
+	if guess && len(origins) == 0 {
+		return r, nil
+	}
 
-	c := &checker{file: r.c.file, vals: r.c.vals, keys: r.c.keys, bad: map[string]bool{}}
-	entries := make([]svcEntry, len(r.Services), len(r.Services)+len(origins))
-	for i := range r.Services {
-		entries[i] = svcEntry{path: indexPath("services", i)}
+	newChecker := func() *checker {
+		return &checker{file: r.c.file, vals: r.c.vals, keys: r.c.keys, bad: map[string]bool{}}
+	}
+	c := newChecker()
+	var taken map[string]bool // guess: the names already in use
+	if guess {
+		taken = make(map[string]bool, len(r.Services)+len(origins))
+		for i := range r.Services {
+			taken[r.Services[i].Name] = true
+		}
 	}
 	// Generated services go through the same validation as explicit ones,
 	// with errors pointing at the generator and naming the directory.
-	made := make(map[string]Origin, len(origins))
+	cands := make([]candidate, 0, len(origins))
 	for _, o := range origins {
 		g := &r.Generators[o.Generator]
 		p := indexPath("generators", o.Generator)
-		c.note = o.Dir + ": "
-		s, ok := generate(c, g, p, genData{Dir: path.Base(o.Dir), Path: o.Dir})
+		gc := c
+		if guess {
+			gc = newChecker() // a guess that does not render is dropped with its errors
+		}
+		gc.note = o.Dir + ": "
+		s, ok := generate(gc, g, p, genData{Dir: path.Base(o.Dir), Path: o.Dir})
+		gc.note = ""
 		if !ok {
 			continue
 		}
-		out.Services = append(out.Services, *s)
-		entries = append(entries, svcEntry{path: p + ".service", note: c.note})
-		made[s.Name] = o
+		if guess {
+			if !intent.ValidName(s.Name) || taken[s.Name] {
+				continue
+			}
+			taken[s.Name] = true
+		}
+		cands = append(cands, candidate{svc: *s, entry: svcEntry{path: p + ".service", note: o.Dir + ": "}, origin: o})
 	}
-	c.note = ""
-	comp := validate(&out, c, entries)
+	out := r.withServices(c, cands)
+	if len(c.errs) > 0 && guess {
+		// A guess fails a check that only the whole set shows (an image or
+		// a path this directory makes invalid, a branch name): keep the
+		// guesses that validate on their own beside the explicit services.
+		var kept []candidate
+		for _, cd := range cands {
+			tc := newChecker()
+			if r.withServices(tc, []candidate{cd}); len(tc.errs) == 0 {
+				kept = append(kept, cd)
+			}
+		}
+		c = newChecker()
+		if out = r.withServices(c, kept); len(c.errs) > 0 {
+			return r, nil // the file's own services: a guess never fails
+		}
+	}
 	if len(c.errs) > 0 {
 		return nil, c.errs.sorted()
 	}
+	return out, nil
+}
+
+// withServices returns a copy of r with the generated services cands after
+// its own, validated into c; the copy is usable only when c has no errors.
+func (r *Rules) withServices(c *checker, cands []candidate) *Rules {
+	out := *r
+	out.Services = make([]Service, len(r.Services), len(r.Services)+len(cands))
+	copy(out.Services, r.Services)
+	entries := make([]svcEntry, len(r.Services), len(r.Services)+len(cands))
+	for i := range r.Services {
+		entries[i] = svcEntry{path: indexPath("services", i)}
+	}
+	made := make(map[string]Origin, len(cands))
+	for _, cd := range cands {
+		out.Services = append(out.Services, cd.svc)
+		entries = append(entries, cd.entry)
+		made[cd.svc.Name] = cd.origin
+	}
+	comp := validate(&out, c, entries)
 	comp.digest, comp.file, comp.vals, comp.keys = r.c.digest, r.c.file, r.c.vals, r.c.keys
 	comp.base = r
 	comp.origins = made
 	out.c = comp
-	return &out, nil
+	return &out
 }
 
 // Origin is where a generated service came from: the index of its
@@ -183,6 +253,12 @@ func (r *Rules) Origin(name string) (o Origin, ok bool) {
 // contain the given changed paths of repo: enough to tell which generated
 // services a push touched, without listing the repository (the webhook has
 // no repository access). Generators of other repositories expand to nothing.
+//
+// The directories are guesses (a removed file's directory may be gone): one
+// whose service does not validate, or is named like an explicit service or
+// another guess, is left out; an explicit service always wins. A guess never
+// makes an error: the error is only a cancelled ctx or rules not loaded
+// with Parse.
 func (r *Rules) ForPaths(ctx context.Context, repo string, paths []string) (*Rules, error) {
 	if len(r.Generators) == 0 {
 		return r, nil
@@ -193,12 +269,12 @@ func (r *Rules) ForPaths(ctx context.Context, repo string, paths []string) (*Rul
 			dirs[d] = true
 		}
 	}
-	return r.Expand(ctx, func(name string) (fs.FS, error) {
+	return r.expandOver(ctx, func(name string) (fs.FS, error) {
 		if !strings.EqualFold(name, repo) {
 			return pathFS{}, nil
 		}
 		return dirs, nil
-	})
+	}, true)
 }
 
 // pathFS is a file system made only of the directories in the set: what a
@@ -254,6 +330,12 @@ func (dirInfo) Sys() any           { return nil }
 // directory apps/<name> is assumed. Whether it exists is the worker's
 // question (it expands against the repository itself); a service guessed
 // here that the repository lacks is refused there.
+//
+// A guess never invalidates the rules: a name whose service would clash
+// with an explicit service (or an earlier guess), or would not validate
+// (an upper-case repository name, say), is not guessed, and the explicit
+// service keeps the name. The error is only a cancelled ctx or rules not
+// loaded with Parse.
 func (r *Rules) ForNames(ctx context.Context, names []string) (*Rules, error) {
 	if len(r.Generators) == 0 || len(names) == 0 {
 		return r, nil
@@ -275,7 +357,7 @@ func (r *Rules) ForNames(ctx context.Context, names []string) (*Rules, error) {
 	if len(byRepo) == 0 {
 		return r, nil
 	}
-	return r.Expand(ctx, func(name string) (fs.FS, error) {
+	return r.expandOver(ctx, func(name string) (fs.FS, error) {
 		dirs := pathFS{}
 		for _, p := range byRepo[strings.ToLower(name)] {
 			for d := path.Dir(p); d != "." && d != "/" && d != ""; d = path.Dir(d) {
@@ -283,5 +365,5 @@ func (r *Rules) ForNames(ctx context.Context, names []string) (*Rules, error) {
 			}
 		}
 		return dirs, nil
-	})
+	}, true)
 }

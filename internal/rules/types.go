@@ -5,6 +5,7 @@
 package rules
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -26,11 +27,69 @@ type Defaults struct {
 	BaseBranch string   `yaml:"baseBranch" json:"baseBranch"`
 	Labels     []string `yaml:"labels" json:"labels"`
 	TagPattern string   `yaml:"tagPattern" json:"tagPattern"`
-	Group      bool     `yaml:"group" json:"group"`
+	// Group says whether the services one event promotes into one
+	// environment share one PR: false (one PR per service), true (one PR
+	// per environment) or auto (one per environment when the event would
+	// open more than GroupAbove PRs into it). See Rules.Grouped.
+	Group Grouping `yaml:"group" json:"group"`
+	// GroupAbove is group: auto's threshold; 0: DefaultGroupAbove.
+	GroupAbove int `yaml:"groupAbove" json:"groupAbove,omitempty"`
 	// Title is the PR title template; fields: .Service, .Services, .Tag, .Env, .From, .Ticket.
 	Title string `yaml:"title" json:"title,omitempty"`
 	// Branch is the branch template; fields: .Env, .Service.
 	Branch string `yaml:"branch" json:"branch,omitempty"`
+}
+
+// Grouping is the value of defaults.group: false, true or auto.
+type Grouping int
+
+// The groupings.
+const (
+	GroupNever  Grouping = iota // false: one PR per service
+	GroupAlways                 // true: one PR per environment
+	GroupAuto                   // auto: one PR per environment above groupAbove services
+)
+
+// String is the value as written in the rules file.
+func (g Grouping) String() string {
+	switch g {
+	case GroupAlways:
+		return "true"
+	case GroupAuto:
+		return "auto"
+	}
+	return "false"
+}
+
+// MarshalJSON writes false, true or "auto".
+func (g Grouping) MarshalJSON() ([]byte, error) {
+	if g == GroupAuto {
+		return []byte(`"auto"`), nil
+	}
+	return []byte(g.String()), nil
+}
+
+// UnmarshalJSON reads false, true or "auto".
+func (g *Grouping) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case "false", "null":
+		*g = GroupNever
+	case "true":
+		*g = GroupAlways
+	case `"auto"`:
+		*g = GroupAuto
+	default:
+		return fmt.Errorf("group: want true, false or \"auto\", got %s", b)
+	}
+	return nil
+}
+
+// MarshalYAML writes false, true or auto.
+func (g Grouping) MarshalYAML() (any, error) {
+	if g == GroupAuto {
+		return "auto", nil
+	}
+	return g == GroupAlways, nil
 }
 
 // Environment is one stage of the promotion order.

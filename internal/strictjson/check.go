@@ -31,11 +31,14 @@
 package strictjson
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math/bits"
 	"reflect"
+	"slices"
 	"sync"
 	"unicode"
 	"unicode/utf8"
@@ -50,6 +53,11 @@ const MaxDepth = 64
 // comparing each new key with the earlier ones; larger objects switch to a
 // hash table so that an object with millions of keys stays linear.
 const smallObject = 16
+
+// firstTable is the hash table size for an object that outgrows
+// smallObject: room for 128 keys (GitHub's largest objects, repositories,
+// have about 90) before the table must grow.
+const firstTable = 256
 
 // ErrSyntax wraps every refusal of the document itself: a syntax error,
 // invalid UTF-8, a duplicate key, nesting beyond MaxDepth.
@@ -74,6 +82,17 @@ type checker struct {
 	// bad is the first requested member whose value had the wrong type;
 	// the scan goes on, since a syntax error later on takes precedence.
 	bad *member
+	// strs holds the decoded string members end to end, made into one
+	// string once the document is read; fields[i] gets strs[ends[i-1]:ends[i]].
+	strs   []byte
+	fields []stringField
+}
+
+// stringField is a string field waiting for its value, the bytes of strs
+// up to end.
+type stringField struct {
+	dst reflect.Value
+	end int
 }
 
 var checkerPool = sync.Pool{New: func() any { return new(checker) }}
@@ -88,7 +107,9 @@ func getChecker(b []byte) *checker {
 // its buffers large.
 func putChecker(c *checker) {
 	c.b, c.bad = nil, nil
-	if len(c.levels) > 16 || cap(c.scratch) > 4<<10 {
+	clear(c.fields) // they point into the caller's value
+	c.strs, c.fields = c.strs[:0], c.fields[:0]
+	if len(c.levels) > 16 || cap(c.scratch) > 4<<10 || cap(c.strs) > 64<<10 || cap(c.fields) > 1024 {
 		return
 	}
 	for i := range c.levels {
@@ -142,12 +163,29 @@ func (k *keySet) key(i int) []byte {
 
 // add records key and reports whether it was already present.
 func (k *keySet) add(key []byte) (dup bool) {
+	n := len(k.arena)
+	k.arena = append(k.arena, key...)
+	return k.commit(n)
+}
+
+// addUpper records raw, a key of plain ASCII bytes, in its canonical form
+// (upper case) and reports whether it was already present; key is the
+// canonical form, valid until the next key is added.
+func (k *keySet) addUpper(raw []byte) (key []byte, dup bool) {
+	n := len(k.arena)
+	k.arena = appendUpper(k.arena, raw)
+	return k.arena[n:], k.commit(n)
+}
+
+// commit keeps the key written at arena[n:] unless the set holds it
+// already, in which case it is dropped and dup is true.
+func (k *keySet) commit(n int) (dup bool) {
+	key := k.arena[n:]
 	if len(k.table) > 0 {
 		mask := uint64(len(k.table) - 1)
 		for h := maphash.Bytes(keySeed, key) & mask; ; h = (h + 1) & mask {
 			e := k.table[h]
 			if e == 0 {
-				k.arena = append(k.arena, key...)
 				k.ends = append(k.ends, int32(len(k.arena)))
 				k.table[h] = int32(len(k.ends))
 				if 2*len(k.ends) > len(k.table) {
@@ -156,6 +194,7 @@ func (k *keySet) add(key []byte) (dup bool) {
 				return false
 			}
 			if string(k.key(int(e-1))) == string(key) {
+				k.arena = k.arena[:n]
 				return true
 			}
 		}
@@ -163,14 +202,14 @@ func (k *keySet) add(key []byte) (dup bool) {
 	start := int32(0)
 	for _, end := range k.ends {
 		if int(end-start) == len(key) && string(k.arena[start:end]) == string(key) {
+			k.arena = k.arena[:n]
 			return true
 		}
 		start = end
 	}
-	k.arena = append(k.arena, key...)
 	k.ends = append(k.ends, int32(len(k.arena)))
 	if len(k.ends) > smallObject {
-		k.rehash(8 * smallObject)
+		k.rehash(firstTable)
 	}
 	return false
 }
@@ -198,7 +237,8 @@ func (c *checker) fail(msg string) error {
 }
 
 func (c *checker) ws() {
-	for c.i < len(c.b) {
+	// Deliveries are mostly compact: most calls find no white space.
+	for c.i < len(c.b) && c.b[c.i] <= ' ' {
 		switch c.b[c.i] {
 		case ' ', '\t', '\n', '\r':
 			c.i++
@@ -219,7 +259,7 @@ func (c *checker) value(depth int) error {
 	case ch == '[':
 		return c.array(depth + 1)
 	case ch == '"':
-		_, err := c.str()
+		_, _, err := c.str()
 		return err
 	case ch == '-' || (ch >= '0' && ch <= '9'):
 		return c.number()
@@ -264,19 +304,28 @@ func (c *checker) object(depth int, members []member, dst reflect.Value) error {
 			return c.fail("expected object key")
 		}
 		start := c.i
-		escaped, err := c.str()
+		escaped, nonASCII, err := c.str()
 		if err != nil {
 			return err
 		}
-		canon, err := canonicalKey(c.scratch[:0], c.b[start:c.i], escaped)
-		if err != nil {
-			return err
-		}
-		c.scratch = canon
 		// The recursive calls below may grow c.levels (moving it) and reuse
 		// deeper levels, never this one.
 		keys = &c.levels[depth-1]
-		if keys.add(canon) {
+		var canon []byte
+		var dup bool
+		if !escaped && !nonASCII {
+			// The common case: the canonical form is the key upper-cased,
+			// written straight into the key set.
+			canon, dup = keys.addUpper(c.b[start+1 : c.i-1])
+		} else {
+			canon, err = canonicalKey(c.scratch[:0], c.b[start:c.i], escaped)
+			if err != nil {
+				return err
+			}
+			c.scratch = canon
+			dup = keys.add(canon)
+		}
+		if dup {
 			return c.fail("duplicate object key")
 		}
 		var m *member
@@ -286,9 +335,13 @@ func (c *checker) object(depth int, members []member, dst reflect.Value) error {
 				break
 			}
 		}
-		c.ws()
+		// Compact documents have no white space: look for the expected
+		// byte first.
 		if c.i >= len(c.b) || c.b[c.i] != ':' {
-			return c.fail("expected ':'")
+			c.ws()
+			if c.i >= len(c.b) || c.b[c.i] != ':' {
+				return c.fail("expected ':'")
+			}
 		}
 		c.i++
 		c.ws()
@@ -300,7 +353,9 @@ func (c *checker) object(depth int, members []member, dst reflect.Value) error {
 		if err != nil {
 			return err
 		}
-		c.ws()
+		if c.i < len(c.b) && c.b[c.i] <= ' ' {
+			c.ws()
+		}
 		if c.i >= len(c.b) {
 			return c.fail("unexpected end in object")
 		}
@@ -357,50 +412,109 @@ var plain = func() (t [256]bool) {
 	return t
 }()
 
-// str scans a string starting at its opening quote and reports whether it
-// contained an escape.
-func (c *checker) str() (escaped bool, err error) {
-	c.i++ // opening quote
-	b := c.b
-	for c.i < len(b) {
-		for c.i < len(b) && plain[b[c.i]] {
-			c.i++
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// notPlain8 sets the high bit of the result's bytes that, in x (eight bytes
+// of a string, little-endian), are not plain: below 0x20, '"', '\\' or at
+// least 0x80. A borrow may also mark bytes above (after) the first marked
+// one, never before it, so the lowest marked byte is exact.
+func notPlain8(x uint64) uint64 {
+	quote := x ^ (lsb * '"')
+	bslash := x ^ (lsb * '\\')
+	return ((x - lsb*0x20) | x | ((quote - lsb) &^ quote) | ((bslash - lsb) &^ bslash)) & msb
+}
+
+// plainRun returns the index of the first byte of b at or after i that is
+// not plain (len(b) if there is none), eight bytes at a time.
+func plainRun(b []byte, i int) int {
+	for i+8 <= len(b) {
+		if m := notPlain8(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
 		}
-		if c.i >= len(b) {
+		i += 8
+	}
+	for i < len(b) && plain[b[i]] {
+		i++
+	}
+	return i
+}
+
+// appendUpper appends raw, plain ASCII, to dst with a-z upper-cased.
+func appendUpper(dst, raw []byte) []byte {
+	n := len(dst)
+	dst = slices.Grow(dst, len(raw))[:n+len(raw)]
+	out := dst[n:]
+	i := 0
+	for ; i+8 <= len(raw); i += 8 {
+		x := binary.LittleEndian.Uint64(raw[i:])
+		// Every byte is below 0x80, so no sum carries into the next byte:
+		// the high bit of ge is set for bytes >= 'a', of gt for bytes > 'z'.
+		ge := x + lsb*(0x80-'a')
+		gt := x + lsb*(0x80-'z'-1)
+		binary.LittleEndian.PutUint64(out[i:], x-((ge&^gt)&msb)>>2)
+	}
+	for ; i < len(raw); i++ {
+		ch := raw[i]
+		if ch >= 'a' && ch <= 'z' {
+			ch -= 'a' - 'A'
+		}
+		out[i] = ch
+	}
+	return dst
+}
+
+// str scans a string starting at its opening quote and reports whether it
+// contained an escape and whether it contained a byte outside ASCII.
+func (c *checker) str() (escaped, nonASCII bool, err error) {
+	b := c.b
+	i := c.i + 1 // opening quote
+	for {
+		i = plainRun(b, i)
+		if i >= len(b) {
 			break
 		}
-		ch := b[c.i]
+		ch := b[i]
 		switch {
 		case ch == '"':
-			c.i++
-			return escaped, nil
+			c.i = i + 1
+			return escaped, nonASCII, nil
 		case ch == '\\':
 			escaped = true
-			if c.i+1 >= len(b) {
-				return escaped, c.fail("unterminated escape")
+			if i+1 >= len(b) {
+				c.i = i
+				return escaped, nonASCII, c.fail("unterminated escape")
 			}
-			switch b[c.i+1] {
+			switch b[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				c.i += 2
+				i += 2
 			case 'u':
-				if c.i+6 > len(b) || !isHex4(b[c.i+2:c.i+6]) {
-					return escaped, c.fail("invalid \\u escape")
+				if i+6 > len(b) || !isHex4(b[i+2:i+6]) {
+					c.i = i
+					return escaped, nonASCII, c.fail("invalid \\u escape")
 				}
-				c.i += 6
+				i += 6
 			default:
-				return escaped, c.fail("invalid escape")
+				c.i = i
+				return escaped, nonASCII, c.fail("invalid escape")
 			}
 		case ch < 0x20:
-			return escaped, c.fail("control character in string")
+			c.i = i
+			return escaped, nonASCII, c.fail("control character in string")
 		default:
-			r, size := utf8.DecodeRune(b[c.i:])
+			nonASCII = true
+			r, size := utf8.DecodeRune(b[i:])
 			if r == utf8.RuneError && size <= 1 {
-				return escaped, c.fail("invalid utf-8")
+				c.i = i
+				return escaped, nonASCII, c.fail("invalid utf-8")
 			}
-			c.i += size
+			i += size
 		}
 	}
-	return escaped, c.fail("unterminated string")
+	c.i = len(b)
+	return escaped, nonASCII, c.fail("unterminated string")
 }
 
 func isHex4(b []byte) bool {

@@ -165,6 +165,10 @@ func FuzzCheckJSON(f *testing.F) {
 	for _, s := range []string{
 		githubLike, `{}`, `null`, `{"a":[1,2,{"b":null}]}`, `{"ref":"refs/tags/v1","ref":"x"}`, `{"ref":"a","REF":"b"}`,
 		"{\"a\":\"\xff\"}", `{"a":"\ud800"}`, `[[[[`, `{"a":-0.1e+5}`, `{"s":1,"ſ":2}`, nested("[", "]", MaxDepth),
+		// installation and installation_repositories shapes: lists of objects
+		`{"action":"added","installation":{"id":957387,"account":{"login":"Codertocat"}},"repositories_added":[{"id":1,"full_name":"Codertocat/Space"}],"repositories_removed":[]}`,
+		`{"action":"removed","installation":{"id":2},"repositories_removed":[{"full_name":"a/b","FULL_NAME":"c/d"}]}`,
+		`{"action":"deleted","installation":{"id":2,"\u0069d":3},"repositories":[]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -183,5 +187,61 @@ func BenchmarkCheck(b *testing.B) {
 		if err := Check(doc); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// plainRun, eight bytes at a time, stops exactly where a byte-by-byte scan
+// would: every byte value at every offset of a word, after runs of every
+// length, and random strings.
+func TestPlainRun(t *testing.T) {
+	ref := func(b []byte, i int) int {
+		for i < len(b) && plain[b[i]] {
+			i++
+		}
+		return i
+	}
+	for n := 0; n <= 20; n++ {
+		for pos := 0; pos <= n; pos++ {
+			for v := 0; v < 256; v++ {
+				b := bytes.Repeat([]byte("a~ Z"), 6)[:n+1]
+				b[pos] = byte(v)
+				for start := 0; start <= pos; start++ {
+					if got, want := plainRun(b, start), ref(b, start); got != want {
+						t.Fatalf("%q from %d: plainRun %d, want %d", b, start, got, want)
+					}
+				}
+			}
+		}
+	}
+	rnd := uint64(1)
+	for round := 0; round < 20000; round++ {
+		b := make([]byte, round%40)
+		for i := range b {
+			rnd = rnd*6364136223846793005 + 1442695040888963407
+			b[i] = byte(rnd >> 56)
+			if rnd&3 != 0 { // mostly plain bytes
+				b[i] = 0x20 + b[i]%0x5f
+			}
+		}
+		if got, want := plainRun(b, 0), ref(b, 0); got != want {
+			t.Fatalf("%q: plainRun %d, want %d", b, got, want)
+		}
+	}
+}
+
+// appendUpper upper-cases a-z and nothing else, at every offset.
+func TestAppendUpper(t *testing.T) {
+	for n := 0; n <= 20; n++ {
+		for v := 0; v < 0x80; v++ {
+			raw := bytes.Repeat([]byte{byte(v)}, n)
+			want := []byte("prefix" + strings.ToUpper(string(raw)))
+			if got := appendUpper([]byte("prefix"), raw); !bytes.Equal(got, want) {
+				t.Fatalf("%q: %q, want %q", raw, got, want)
+			}
+		}
+	}
+	raw := []byte("abcdefghijklmnopqrstuvwxyz`{@[ABCXYZ_09/.-")
+	if got := appendUpper(nil, raw); string(got) != strings.ToUpper(string(raw)) {
+		t.Fatalf("%q", got)
 	}
 }

@@ -117,12 +117,15 @@ func members(t reflect.Type, prefix string) []member {
 // Decode checks b as Check does and decodes the members T names into v.
 // An error wraps ErrSyntax when b is refused, otherwise ErrType when a
 // member's value does not fit its field; v is then only partly filled.
-// Strings are copied out of b, but an Array refers to b: b must not change
-// while an Array decoded from it is in use.
+// Strings are copied out of b (all of one document's into one allocation,
+// so any of them keeps that allocation alive), but an Array refers to b: b
+// must not change while an Array decoded from it is in use.
 func (d *Decoder[T]) Decode(b []byte, v *T) error {
 	c := getChecker(b)
 	defer putChecker(c)
-	if err := c.check(d.members, reflect.ValueOf(v).Elem()); err != nil {
+	err := c.check(d.members, reflect.ValueOf(v).Elem())
+	c.setStrings()
+	if err != nil {
 		return err
 	}
 	if c.bad != nil {
@@ -151,29 +154,46 @@ func (c *checker) member(depth int, m *member, dst reflect.Value) error {
 	if err := c.value(depth); err != nil {
 		return err
 	}
-	if raw := c.b[start:c.i]; raw[0] != 'n' && !decodeValue(m, raw, dst) {
+	if raw := c.b[start:c.i]; raw[0] != 'n' && !c.decodeValue(m, raw, dst) {
 		c.bad = m
 	}
 	return nil
 }
 
+// setStrings gives the string fields decoded so far their values: one
+// string holds them all, so a document costs one allocation for its
+// strings however many are read.
+func (c *checker) setStrings() {
+	if len(c.fields) == 0 {
+		return
+	}
+	all := string(c.strs)
+	start := 0
+	for _, f := range c.fields {
+		f.dst.SetString(all[start:f.end])
+		start = f.end
+	}
+}
+
 // decodeValue stores raw, a valid non-null JSON value, in dst and reports
 // whether its type fits. The rules are encoding/json's for the same field.
-func decodeValue(m *member, raw []byte, dst reflect.Value) bool {
+// A string is stored when the document has been read (setStrings).
+func (c *checker) decodeValue(m *member, raw []byte, dst reflect.Value) bool {
 	switch m.kind {
 	case kindString:
 		if raw[0] != '"' {
 			return false
 		}
 		if bytes.IndexByte(raw, '\\') < 0 {
-			dst.SetString(string(raw[1 : len(raw)-1]))
-			return true
+			c.strs = append(c.strs, raw[1:len(raw)-1]...)
+		} else {
+			var s string
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return false
+			}
+			c.strs = append(c.strs, s...)
 		}
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return false
-		}
-		dst.SetString(s)
+		c.fields = append(c.fields, stringField{dst: dst, end: len(c.strs)})
 	case kindBool:
 		switch string(raw) {
 		case "true":

@@ -44,7 +44,7 @@ func BenchmarkServeHTTPPush7KB(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.SetParallelism(benchParallelism)
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		w := &recorderWriter{header: http.Header{}}
 		for pb.Next() {
@@ -62,12 +62,14 @@ func BenchmarkServeHTTPPush7KB(b *testing.B) {
 			}
 		}
 	})
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), processCPU()-cpu0
 	b.StopTimer()
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d deliveries not accepted", n)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "deliveries/s")
+	// The whole process: handler, JetStream client and the embedded server.
+	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkJetStreamPublish7KB is the raw rate of the same store: 7 KB
@@ -146,6 +148,7 @@ func BenchmarkHandlerCPU(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	w := &recorderWriter{header: http.Header{}}
+	cpu0 := processCPU()
 	for i := 0; i < b.N; i++ {
 		r := httptest.NewRequest(http.MethodPost, "/webhook", bytes.NewReader(body))
 		r.Header.Set("Content-Type", "application/json")
@@ -158,6 +161,7 @@ func BenchmarkHandlerCPU(b *testing.B) {
 			b.Fatal(w.code)
 		}
 	}
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 type nopPublisher struct{}
@@ -178,11 +182,14 @@ func BenchmarkClassify(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
+			cpu0, n := processCPU(), 0
 			for b.Loop() {
 				if _, err := Classify(rs, Delivery{Event: tc.event, ID: "bench-1", Payload: body, Received: fixedNow}); err != nil {
 					b.Fatal(err)
 				}
+				n++
 			}
+			b.ReportMetric(float64(processCPU()-cpu0)/float64(n), "cpu-ns/op")
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -47,6 +48,9 @@ type classification struct {
 	action       string
 	note         string // why nothing was produced, for the log line
 	intents      []intent.Intent
+	// change is set for an installation or installation_repositories
+	// delivery: the handler passes it to Config.OnInstallation.
+	change *InstallationChange
 }
 
 // A classifier turns one event type into intents. Each reads its event
@@ -70,11 +74,24 @@ var classifiers = map[string]classifier{
 	"issue_comment": handle(classifyComment),
 	"pull_request":  envelopeOnly("pull_request: merges are not handled yet"),
 	"ping":          envelopeOnly("ping"),
+	// Installation changes produce no intent: the handler tells
+	// Config.OnInstallation, so that cached installation state is dropped.
+	// They need no rules.
+	"installation":              handleWithoutRules(classifyInstallation),
+	"installation_repositories": handleWithoutRules(classifyInstallationRepositories),
+}
+
+// needsNoRules names the events classified without rules: the handler
+// serves them while no rules are loaded.
+func needsNoRules(event string) bool {
+	return event == "installation" || event == "installation_repositories"
 }
 
 var (
-	installationEvent = envelopeOnly("installation event")
-	unhandledEvent    = envelopeOnly("event not handled")
+	// otherInstallationEvent is any other installation_* event
+	// (installation_target, say): answered as a ping.
+	otherInstallationEvent = envelopeOnly("installation event")
+	unhandledEvent         = envelopeOnly("event not handled")
 )
 
 var errNoRules = errors.New("no rules loaded")
@@ -82,6 +99,16 @@ var errNoRules = errors.New("no rules loaded")
 // handle adapts a classifier of event type E: the payload is checked and
 // decoded into an E, then fn classifies it.
 func handle[E any](fn func(rs *rules.Rules, d Delivery, ev *E, c *classification) error) classifier {
+	return decodeThen(fn, true)
+}
+
+// handleWithoutRules is handle for an event whose classification reads no
+// rules (rs may be nil).
+func handleWithoutRules[E any](fn func(rs *rules.Rules, d Delivery, ev *E, c *classification) error) classifier {
+	return decodeThen(fn, false)
+}
+
+func decodeThen[E any](fn func(rs *rules.Rules, d Delivery, ev *E, c *classification) error, needRules bool) classifier {
 	dec := strictjson.NewDecoder[E]()
 	return func(rs *rules.Rules, d Delivery, c *classification) error {
 		var ev E
@@ -91,7 +118,7 @@ func handle[E any](fn func(rs *rules.Rules, d Delivery, ev *E, c *classification
 		if err != nil && !errors.Is(err, strictjson.ErrType) {
 			return fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
-		if rs == nil {
+		if rs == nil && needRules {
 			return errNoRules
 		}
 		if err != nil {
@@ -119,12 +146,12 @@ func classify(rs *rules.Rules, d Delivery) (*classification, error) {
 	switch {
 	case ok:
 	case strings.HasPrefix(d.Event, "installation"):
-		cl = installationEvent
+		cl = otherInstallationEvent
 	default:
 		cl = unhandledEvent
 	}
 	if err := cl(rs, d, c); err != nil {
-		c.intents = nil
+		c.intents, c.change = nil, nil
 		return c, err
 	}
 	for i := range c.intents {
@@ -195,6 +222,26 @@ func sameOwnerInstallation(id int64, eventRepo, gitopsRepo string) int64 {
 		return 0
 	}
 	return id
+}
+
+// guessNames expands rs's generators over the directories the names could
+// stand for (rules.Rules.ForNames). A guess never drops a delivery: an
+// explicit service keeps its name, and should the guessing fail the rules
+// are used as written. The worker decides against the repository itself.
+func guessNames(rs *rules.Rules, names []string) *rules.Rules {
+	if g, err := rs.ForNames(context.Background(), names); err == nil {
+		return g
+	}
+	return rs
+}
+
+// guessPaths is guessNames for the changed paths of a push to repo
+// (rules.Rules.ForPaths).
+func guessPaths(rs *rules.Rules, repo string, paths []string) *rules.Rules {
+	if g, err := rs.ForPaths(context.Background(), repo, paths); err == nil {
+		return g
+	}
+	return rs
 }
 
 // generates reports whether a generator makes services in repo.

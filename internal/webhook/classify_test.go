@@ -75,6 +75,7 @@ func classifyCases() []classifyCase {
 			return edit(t, payload(t, "push/tag-create.drone.json"), `"ref": "refs/tags/v0.0.1"`, `"ref": "refs/tags/nightly"`)
 		}},
 		{"push-tag-deleted", "push", file("push/tag-delete.octokit-with-installation.json")},
+		{"push-tag-annotated", "push", func(t testing.TB) []byte { return annotatedTagPush(t) }},
 		// push of a branch
 		{"push-branch-gitops-forced", "push", file("push/branch-push-forced.argo-cd.json")},
 		{"push-branch-gitops-with-installation", "push", file("push/branch-create.octokit-with-installation.json")},
@@ -188,6 +189,7 @@ func TestClassifyKeyFields(t *testing.T) {
 			{intent.KindUpdate, "jessesuen/test-repo", "octo-branch", "", "dev", "master-163", "", 0},
 		},
 		"push-tag-semver":                      {{intent.KindUpdate, "acme/gitops", "drone-app", "", "dev", "v0.0.1", "", 0}},
+		"push-tag-annotated":                   {{intent.KindUpdate, "acme/gitops", "drone-app", "", "dev", "v0.0.1", "", 0}},
 		"push-tag-ghes-with-installation":      {{intent.KindUpdate, "Codertocat/Hello-World", "hello", "", "dev", "simple-tag", "", 5}},
 		"push-branch-gitops-forced":            {{intent.KindPromote, "jessesuen/test-repo", "octo-app", "dev", "staging", "", "", 0}},
 		"push-branch-gitops-with-installation": {{intent.KindPromote, "Codertocat/Hello-World", "hello", "dev", "staging", "", "", 1}},

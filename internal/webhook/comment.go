@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
@@ -61,10 +60,7 @@ func classifyComment(rs *rules.Rules, d Delivery, ev *issueCommentEvent, c *clas
 	}
 	// A command may name generated services; the webhook never lists the
 	// repository, so they are guessed from the names (the worker checks).
-	rs, err := rs.ForNames(context.Background(), commandWords(body))
-	if err != nil {
-		return fmt.Errorf("%w: generators: %w", ErrInvalid, err)
-	}
+	rs = guessNames(rs, commandWords(body))
 	res := commands.Parse(body, rs, repo)
 	if res.Command == nil && res.Reply == nil {
 		c.note = "no command"

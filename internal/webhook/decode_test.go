@@ -30,6 +30,7 @@ type pushRef struct {
 		Login string `json:"login"`
 	} `json:"sender"`
 	HeadCommit *struct {
+		ID       string   `json:"id"`
 		Message  string   `json:"message"`
 		URL      string   `json:"url"`
 		Added    []string `json:"added"`
@@ -45,7 +46,7 @@ type pushView struct {
 	Deleted                        bool
 	Installation                   int64
 	Repo, HTMLURL, CloneURL, Login string
-	Message, URL                   string
+	HeadID, Message, URL           string
 	Added, Modified, Removed       []string
 	Commits                        []commit
 }
@@ -62,7 +63,7 @@ func (r pushRef) view() pushView {
 		v.Login = r.Sender.Login
 	}
 	if h := r.HeadCommit; h != nil {
-		v.Message, v.URL, v.Added, v.Modified, v.Removed = h.Message, h.URL, h.Added, h.Modified, h.Removed
+		v.HeadID, v.Message, v.URL, v.Added, v.Modified, v.Removed = h.ID, h.Message, h.URL, h.Added, h.Modified, h.Removed
 	}
 	return v
 }
@@ -83,7 +84,7 @@ func captureView(t testing.TB, b []byte) (pushView, error) {
 		Ref: ev.Ref, After: ev.After, Compare: ev.Compare,
 		Deleted: ev.Deleted, Installation: ev.Installation.ID,
 		Repo: ev.Repository.FullName, HTMLURL: ev.Repository.HTMLURL, CloneURL: ev.Repository.CloneURL,
-		Login: ev.Sender.Login, Message: ev.HeadCommit.Message, URL: ev.HeadCommit.URL,
+		Login: ev.Sender.Login, HeadID: ev.HeadCommit.ID, Message: ev.HeadCommit.Message, URL: ev.HeadCommit.URL,
 	}
 	head, commits, err := changes(&ev)
 	v.Added, v.Modified, v.Removed, v.Commits = head.Added, head.Modified, head.Removed, commits
@@ -137,6 +138,8 @@ func TestCaptureMatchesEncodingJSON(t *testing.T) {
 		"repository a string":         []byte(`{"repository":"x"}`),
 		"head_commit added a string":  []byte(`{"head_commit":{"added":"x"}}`),
 		"head_commit added numbers":   []byte(`{"head_commit":{"added":[1]}}`),
+		"head_commit id a number":     []byte(`{"head_commit":{"id":5}}`),
+		"head_commit id null":         []byte(`{"head_commit":{"id":null,"message":"m"}}`),
 		"commits an object":           []byte(`{"commits":{}}`),
 		"commits of numbers":          []byte(`{"commits":[1]}`),
 		"commits with a bad message":  []byte(`{"commits":[{"message":5}]}`),

@@ -60,6 +60,10 @@ func TestHostileInput(t *testing.T) {
 	copy(big, `{"a":1}`)
 	deepArr := []byte(`{"a":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`)
 	deepObj := []byte(strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10000))
+	inst := payload(t, "installation/created.octokit.json")
+	instRepos := payload(t, "installation_repositories/added.octokit.json")
+	bigInst := bytes.Repeat([]byte(" "), 26<<20)
+	copy(bigInst, `{"action":"deleted","installation":{"id":1}}`)
 
 	cases := []struct {
 		name    string
@@ -117,13 +121,31 @@ func TestHostileInput(t *testing.T) {
 		{"gitops full_name with a trailing path", delivery{event: "push", id: deliveryID, body: edit(t, gitops, `"full_name": "jessesuen/test-repo"`, `"full_name": "jessesuen/test-repo/../other"`)}, 202, OutcomeIgnored},
 		{"huge commit list on another branch", delivery{event: "push", id: deliveryID, body: edit(t, hugePush(t, 20000), `"ref": "refs/heads/master"`, `"ref": "refs/heads/feature"`)}, 202, OutcomeIgnored},
 		{"200k distinct keys", delivery{event: "push", id: deliveryID, body: manyKeys(200000, false)}, 202, OutcomeIgnored},
+		// installation events: never reach Config.OnInstallation
+		{"installation unsigned", delivery{event: "installation", id: deliveryID, body: inst, sig: strp("")}, 401, OutcomeUnauthorized},
+		{"installation signed for another body", delivery{event: "installation", id: deliveryID, body: inst, sig: strp(sign(testSecret, instRepos))}, 401, OutcomeUnauthorized},
+		{"installation malformed json", delivery{event: "installation", id: deliveryID, body: []byte(`{"action":"deleted","installation":{"id":2},}`)}, 400, OutcomeInvalid},
+		{"installation null body", delivery{event: "installation", id: deliveryID, body: []byte("null")}, 400, OutcomeInvalid},
+		{"installation 26 MiB body", delivery{event: "installation", id: deliveryID, body: bigInst}, 413, OutcomeTooLarge},
+		{"installation_repositories 26 MiB body", delivery{event: "installation_repositories", id: deliveryID, body: bigInst}, 413, OutcomeTooLarge},
+		{"installation duplicate id", delivery{event: "installation", id: deliveryID, body: edit(t, inst, `"id": 957387,`, `"id": 957387, "id": 1,`)}, 400, OutcomeInvalid},
+		{"installation duplicate action through an escape", delivery{event: "installation", id: deliveryID, body: edit(t, inst, `"action": "created",`, `"action": "created", "\u0061ction": "deleted",`)}, 400, OutcomeInvalid},
+		{"installation_repositories duplicate list differing in case", delivery{event: "installation_repositories", id: deliveryID, body: edit(t, instRepos, `"repositories_removed": [],`, `"repositories_removed": [], "Repositories_Removed": [{"full_name": "a/b"}],`)}, 400, OutcomeInvalid},
+		{"installation_repositories duplicate key inside a repository", delivery{event: "installation_repositories", id: deliveryID, body: edit(t, instRepos, `"repositories_removed": [],`, `"repositories_removed": [{"full_name": "a/b", "FULL_NAME": "c/d"}],`)}, 400, OutcomeInvalid},
+		{"installation deep nesting in repositories", delivery{event: "installation", id: deliveryID, body: []byte(`{"action":"deleted","installation":{"id":2},"repositories":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`)}, 400, OutcomeInvalid},
+		{"installation id overflows", delivery{event: "installation", id: deliveryID, body: edit(t, inst, `"id": 957387,`, `"id": 1e400,`)}, 400, OutcomeInvalid},
+		{"installation id a fraction", delivery{event: "installation", id: deliveryID, body: edit(t, inst, `"id": 957387,`, `"id": 957387.5,`)}, 400, OutcomeInvalid},
+		{"installation invalid utf-8", delivery{event: "installation", id: deliveryID, body: edit(t, inst, `"action": "created",`, "\"action\": \"created\xff\",")}, 400, OutcomeInvalid},
+		{"installation negative id", delivery{event: "installation", id: deliveryID, body: edit(t, inst, `"id": 957387,`, `"id": -957387,`)}, 202, OutcomeInvalid},
+		{"installation_repositories without an installation", delivery{event: "installation_repositories", id: deliveryID, body: []byte(`{"action":"removed","repositories_removed":[{"full_name":"a/b"}]}`)}, 202, OutcomeInvalid},
 	}
 	if len(cases) < 25 {
 		t.Fatalf("only %d hostile cases", len(cases))
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, nil)
+			hook := &hookRecorder{}
+			f := newFixture(t, func(c *Config) { c.OnInstallation = hook.hook })
 			var w *httpResult
 			func() {
 				defer func() {
@@ -139,6 +161,9 @@ func TestHostileInput(t *testing.T) {
 			}
 			if n := len(f.pub.messages()); n != 0 {
 				t.Errorf("published %d messages", n)
+			}
+			if n := len(hook.changes()); n != 0 {
+				t.Errorf("installation hook called %d times", n)
 			}
 			if got := f.count(eventLabel(tc.d.event), tc.outcome); got != 1 {
 				t.Errorf("outcome %q not counted (log: %s)", tc.outcome, f.log.String())

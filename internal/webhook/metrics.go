@@ -10,11 +10,11 @@ import (
 
 // Outcomes of a delivery, the "outcome" label of the deliveries counter.
 const (
-	OutcomeAccepted     = "accepted"     // intents published and acknowledged
+	OutcomeAccepted     = "accepted"     // intents published and acknowledged, or an installation change handled
 	OutcomeIgnored      = "ignored"      // nothing to do (ping, unknown event, no rule matched)
 	OutcomeUnauthorized = "unauthorized" // signature missing or wrong
 	OutcomeInvalid      = "invalid"      // bad request, or a delivery that must not produce intents
-	OutcomeUnavailable  = "unavailable"  // queue or rules not available: GitHub may redeliver
+	OutcomeUnavailable  = "unavailable"  // queue, rules or installation hook not available: GitHub may redeliver
 	OutcomeTooLarge     = "too_large"    // body over MaxBody
 )
 

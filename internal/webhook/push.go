@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -28,6 +27,7 @@ type pushEvent struct {
 	} `json:"repository"`
 	Sender     login `json:"sender"`
 	HeadCommit struct {
+		ID       string           `json:"id"`
 		Message  string           `json:"message"`
 		URL      string           `json:"url"`
 		Added    strictjson.Array `json:"added"`
@@ -80,21 +80,32 @@ func classifyTagPush(rs *rules.Rules, d Delivery, c *classification, ev *pushEve
 		c.note = "no service builds from this tag"
 		return nil
 	}
-	sha := ev.After
+	// The commit is head_commit.id: for an annotated tag, "after" names the
+	// tag object, on which no commit status can be set. Without a head
+	// commit, "after" is all there is (a lightweight tag names the commit).
+	sha, field := ev.HeadCommit.ID, "head_commit.id"
+	if sha == "" {
+		sha, field = ev.After, "after"
+	}
 	switch {
 	case !intent.ValidRepo(c.repo):
 		return fmt.Errorf("%w: repository %q", ErrInvalid, c.repo)
 	case !validSHA(sha):
-		return fmt.Errorf("%w: after %q", ErrInvalid, sha)
+		return fmt.Errorf("%w: %s %q", ErrInvalid, field, sha)
+	}
+	commitLink := ev.HeadCommit.URL
+	if commitLink == "" {
+		commitLink = commitURL(ev.Repository.HTMLURL, sha)
 	}
 	src := intent.SourceRef{
-		Repo:       c.repo,
-		SHA:        sha,
-		Ref:        tag,
-		Message:    truncate(ev.HeadCommit.Message, maxMessage),
-		CommitURL:  ev.HeadCommit.URL,
-		CompareURL: ev.Compare,
-		HTMLBase:   htmlBase(ev.Repository.HTMLURL, c.repo),
+		Repo:           c.repo,
+		SHA:            sha,
+		Ref:            tag,
+		Message:        truncate(ev.HeadCommit.Message, maxMessage),
+		CommitURL:      commitLink,
+		CompareURL:     ev.Compare,
+		HTMLBase:       htmlBase(ev.Repository.HTMLURL, c.repo),
+		InstallationID: c.installation,
 	}
 	for _, svc := range services {
 		in := newIntent(d, c, intent.KindUpdate, svc)
@@ -129,10 +140,7 @@ func classifyBranchPush(rs *rules.Rules, d Delivery, c *classification, ev *push
 	paths := changedPaths(append(commits, head))
 	// Generated services are known from the changed paths alone: the
 	// webhook never lists the repository.
-	rs, err = rs.ForPaths(context.Background(), c.repo, paths)
-	if err != nil {
-		return fmt.Errorf("%w: generators: %w", ErrInvalid, err)
-	}
+	rs = guessPaths(rs, c.repo, paths)
 	touched := rs.Touched(c.repo, paths)
 	if len(touched) == 0 {
 		c.note = "no environment file changed"
@@ -172,6 +180,8 @@ func classifyBranchPush(rs *rules.Rules, d Delivery, c *classification, ev *push
 			CommitURL:  ev.HeadCommit.URL,
 			CloneURL:   ev.Repository.CloneURL,
 			HTMLBase:   htmlBase(ev.Repository.HTMLURL, c.repo),
+			// The GitOps repository's own push: its installation.
+			InstallationID: c.installation,
 		}
 		c.intents = append(c.intents, in)
 	}
@@ -179,9 +189,7 @@ func classifyBranchPush(rs *rules.Rules, d Delivery, c *classification, ev *push
 		c.note = "no automatic promotion follows the changed environments"
 		return nil
 	}
-	if rs.Defaults.Group {
-		c.intents = group(d, c.intents)
-	}
+	c.intents = group(d, rs, c.intents)
 	switch sha := ev.After; {
 	case !intent.ValidRepo(c.repo):
 		return fmt.Errorf("%w: repository %q", ErrInvalid, c.repo)
@@ -189,31 +197,6 @@ func classifyBranchPush(rs *rules.Rules, d Delivery, c *classification, ev *push
 		return fmt.Errorf("%w: after %q", ErrInvalid, sha)
 	}
 	return nil
-}
-
-// group merges the intents of one event into one per target environment
-// (defaults.group: one PR per environment for all services of the event).
-// Each service still promotes from its own previous environment.
-func group(d Delivery, ins []intent.Intent) []intent.Intent {
-	var out []intent.Intent
-	at := map[string]int{}
-	for _, in := range ins {
-		if i, ok := at[in.To]; ok {
-			out[i].Services = append(out[i].Services, in.Services...)
-			if out[i].From != in.From {
-				out[i].From = ""
-			}
-			if out[i].Ticket == "" {
-				out[i].Ticket = in.Ticket
-			}
-			continue
-		}
-		at[in.To] = len(out)
-		in.ID = intent.MsgID(d.ID, len(out))
-		in.Group = true
-		out = append(out, in)
-	}
-	return out
 }
 
 // changes decodes the head commit's and the listed commits' changed paths

@@ -1,16 +1,21 @@
 // Package webhook is promobot's HTTP intake, the part that faces GitHub. It
 // verifies a GitHub delivery's HMAC-SHA256 signature, classifies the event
 // into promotion intents, publishes them to the queue and answers 202 only
-// once JetStream has acknowledged every one. It makes no GitHub API call and
-// reads no repository, so it answers well within GitHub's 10 s limit.
+// once JetStream has acknowledged every one. An installation or
+// installation_repositories delivery produces no intent: it is handed to
+// Config.OnInstallation instead. It makes no GitHub API call and reads no
+// repository, so it answers well within GitHub's 10 s limit.
 package webhook
 
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"mime"
 	"net/http"
 	"net/url"
@@ -19,7 +24,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/go-github/v60/github"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
@@ -62,12 +66,29 @@ type Config struct {
 	PublishTimeout time.Duration
 	// Now stamps intents; default time.Now.
 	Now func() time.Time
+	// OnInstallation, when set, is told of every verified installation and
+	// installation_repositories delivery (the App installed, removed,
+	// suspended or given new permissions; repositories added or removed),
+	// so that cached installation state can be dropped. It runs within
+	// PublishTimeout; the delivery is answered 202 once it returns nil and
+	// 503 (GitHub may redeliver) when it fails. Such deliveries publish no
+	// intent. nil: they are answered 202 and only logged.
+	OnInstallation func(ctx context.Context, ev InstallationChange) error
 }
 
 // Handler serves GitHub webhook deliveries; mount it at /webhook.
 type Handler struct {
 	cfg Config
 	m   *metrics
+	// macs recycles keyed HMAC-SHA256 states (*mac): hmac.New hashes the
+	// key and allocates two digests, Reset only restores the keyed state.
+	macs sync.Pool
+}
+
+// mac is one keyed HMAC-SHA256 state and room for its sum.
+type mac struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
 }
 
 // New checks cfg and returns a Handler.
@@ -97,7 +118,10 @@ func New(cfg Config) (*Handler, error) {
 	if len(cfg.Secret) == 0 {
 		cfg.Log.Warn().Msg("INSECURE MODE: webhook signatures are NOT verified; anyone who can reach /webhook can enqueue promotions. Never run this way outside a local test.")
 	}
-	return &Handler{cfg: cfg, m: m}, nil
+	h := &Handler{cfg: cfg, m: m}
+	secret := bytes.Clone(cfg.Secret)
+	h.macs.New = func() any { return &mac{h: hmac.New(sha256.New, secret)} }
+	return h, nil
 }
 
 // Header names GitHub sends.
@@ -118,7 +142,8 @@ type decision struct {
 }
 
 // ServeHTTP handles one delivery. Order: method, body cap, signature,
-// headers, content type, JSON checks, classification, publish.
+// headers, content type, JSON checks, classification, publish (or, for an
+// installation change, Config.OnInstallation).
 //
 // Content types: application/json, and GitHub's other option
 // application/x-www-form-urlencoded whose "payload" field holds the JSON (the
@@ -211,7 +236,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, event, id string
 		return d
 	}
 	rs := h.cfg.Rules()
-	if rs == nil {
+	if rs == nil && !needsNoRules(event) {
 		return decision{status: http.StatusServiceUnavailable, outcome: OutcomeUnavailable, msg: "no rules loaded", public: "rules not loaded"}
 	}
 	c, err := classify(rs, Delivery{Event: event, ID: id, Payload: payload, Received: h.cfg.Now()})
@@ -223,6 +248,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, event, id string
 		return decision{status: http.StatusAccepted, outcome: OutcomeInvalid, msg: "delivery produces an invalid intent; dropped", err: err, c: c}
 	case err != nil:
 		return decision{status: http.StatusServiceUnavailable, outcome: OutcomeUnavailable, msg: "classification failed", err: err, public: "cannot classify", c: c}
+	}
+	if c.change != nil {
+		return h.installationChanged(r.Context(), c)
 	}
 	if event == "ping" || strings.HasPrefix(event, "installation") {
 		return decision{status: http.StatusOK, outcome: OutcomeIgnored, msg: c.note, c: c}
@@ -247,18 +275,61 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, event, id string
 	return decision{status: http.StatusAccepted, outcome: OutcomeAccepted, msg: "intents enqueued", c: c}
 }
 
+// installationChanged passes a verified installation change to
+// Config.OnInstallation: 202 once it succeeded, 503 when it failed, as for
+// a publish.
+func (h *Handler) installationChanged(ctx context.Context, c *classification) decision {
+	if h.cfg.OnInstallation == nil {
+		return decision{status: http.StatusAccepted, outcome: OutcomeIgnored, msg: "installation change; nothing to tell: " + c.note, c: c}
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.PublishTimeout)
+	defer cancel()
+	if err := h.cfg.OnInstallation(ctx, *c.change); err != nil {
+		return decision{status: http.StatusServiceUnavailable, outcome: OutcomeUnavailable, msg: "installation change not handled", err: err, public: "installation change not handled", c: c}
+	}
+	return decision{status: http.StatusAccepted, outcome: OutcomeAccepted, msg: "installation change handled: " + c.note, c: c}
+}
+
 // signatureValid accepts only "sha256=<hex>" in X-Hub-Signature-256; the
-// SHA-1 X-Hub-Signature is never consulted. The compare is constant-time
-// (hmac.Equal inside go-github).
+// SHA-1 X-Hub-Signature is never consulted. The HMAC is compared in
+// constant time (hmac.Equal), as go-github's ValidateSignature does.
 func (h *Handler) signatureValid(sig string, body []byte) bool {
-	if !strings.HasPrefix(sig, "sha256=") || len(sig) != len("sha256=")+64 {
+	hexSig, ok := strings.CutPrefix(sig, "sha256=")
+	if !ok || len(hexSig) != 2*sha256.Size {
 		return false
 	}
-	return github.ValidateSignature(sig, body, h.cfg.Secret) == nil
+	var want [sha256.Size]byte
+	for i := range want {
+		hi, ok1 := unhex(hexSig[2*i])
+		lo, ok2 := unhex(hexSig[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		want[i] = hi<<4 | lo
+	}
+	m := h.macs.Get().(*mac)
+	defer h.macs.Put(m)
+	m.h.Reset()
+	m.h.Write(body)
+	return hmac.Equal(m.h.Sum(m.sum[:0]), want[:])
+}
+
+// unhex decodes one hexadecimal digit, either case (as encoding/hex does).
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 func extractPayload(contentType string, body []byte) ([]byte, decision, bool) {
-	if contentType == "" {
+	if contentType == "" || contentType == "application/json" {
+		// What GitHub sends, answered without parsing the media type.
 		return body, decision{}, true
 	}
 	mt, _, err := mime.ParseMediaType(contentType)
@@ -328,6 +399,9 @@ func (h *Handler) logDecision(event, id string, d decision) {
 		if d.c.action != "" {
 			ev = ev.Str("action", clip(d.c.action))
 		}
+		if ch := d.c.change; ch != nil {
+			ev = ev.Str("account", clip(ch.Account)).Int("repos", len(ch.Repos))
+		}
 		if len(d.c.intents) > 0 {
 			arr := zerolog.Arr()
 			for _, in := range d.c.intents {
@@ -360,9 +434,7 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 		status = http.StatusInternalServerError
 	}
 	b = append(b, '\n')
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	setJSONHeaders(w.Header(), len(b))
 	w.WriteHeader(status)
 	_, _ = w.Write(b) // the client may have gone; nothing to do about it
 }
@@ -381,12 +453,24 @@ func writeOK(w http.ResponseWriter, status int, id string, intents int) {
 	b = append(b, `","intents":`...)
 	b = strconv.AppendInt(b, int64(intents), 10)
 	b = append(b, "}\n"...)
-	hdr := w.Header()
-	hdr.Set("Content-Type", "application/json")
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Content-Length", strconv.Itoa(len(b)))
+	setJSONHeaders(w.Header(), len(b))
 	w.WriteHeader(status)
 	_, _ = w.Write(b) // the client may have gone; nothing to do about it
+}
+
+// Header values shared by every response: net/http only reads them, and
+// Header.Set or Add on them allocates anew (these slices are full).
+var (
+	headerJSON    = []string{"application/json"}
+	headerNosniff = []string{"nosniff"}
+)
+
+// setJSONHeaders sets the headers of a JSON response of n bytes, as
+// Header.Set would, without allocating for the fixed values.
+func setJSONHeaders(hdr http.Header, n int) {
+	hdr["Content-Type"] = headerJSON[:1:1]
+	hdr["X-Content-Type-Options"] = headerNosniff[:1:1]
+	hdr["Content-Length"] = []string{strconv.Itoa(n)}
 }
 
 // compile-time check that the queue satisfies the interface.

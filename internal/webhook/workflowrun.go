@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
@@ -73,10 +72,7 @@ func classifyWorkflowRun(rs *rules.Rules, d Delivery, ev *workflowRunEvent, c *c
 	// Generated services are guessed from the repository's name (apps/<name>);
 	// the worker checks the guess against the GitOps repository.
 	_, name, _ := strings.Cut(c.repo, "/")
-	rs, err := rs.ForNames(context.Background(), []string{name})
-	if err != nil {
-		return fmt.Errorf("%w: generators: %w", ErrInvalid, err)
-	}
+	rs = guessNames(rs, []string{name})
 	branch, sha := run.HeadBranch, run.HeadSHA
 	services := rs.MatchWorkflow(c.repo, path, branch)
 	if len(services) == 0 {
@@ -101,6 +97,9 @@ func classifyWorkflowRun(rs *rules.Rules, d Delivery, ev *workflowRunEvent, c *c
 		RunURL:    run.HTMLURL,
 		RunNumber: run.RunNumber,
 		HTMLBase:  htmlBase(ev.Repository.HTMLURL, c.repo),
+		// The source repository may be another organisation's, with an
+		// installation of its own: statuses on the build go through it.
+		InstallationID: c.installation,
 	}
 	build := rules.BuildInfo{SHA: sha, ShortSHA: sha[:7], HeadBranch: branch, RunNumber: run.RunNumber}
 	for _, svc := range services {

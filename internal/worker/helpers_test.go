@@ -120,6 +120,7 @@ type repos struct {
 	base     view
 	branches map[string]view
 	gh       *prwritertest.GitHub
+	src      *prwritertest.GitHub // statuses on the build's repository
 	chat     *chatopstest.GitHub
 	soakFrom time.Time
 	openErr  error
@@ -131,7 +132,7 @@ func (r *repos) Open(_ context.Context, in intent.Intent) (checkout.Repo, error)
 	if r.openErr != nil {
 		return checkout.Repo{}, r.openErr
 	}
-	return checkout.Repo{Writer: r.gh, ChatOps: r.chat, Read: func(context.Context) (checkout.Tree, error) {
+	return checkout.Repo{Writer: r.gh, ChatOps: r.chat, Statuses: r.src, Read: func(context.Context) (checkout.Tree, error) {
 		r.reads++
 		if r.readErr != nil {
 			return checkout.Tree{}, r.readErr
@@ -178,6 +179,7 @@ type fixture struct {
 	hold    *holder
 	repos   *repos
 	gh      *prwritertest.GitHub
+	src     *prwritertest.GitHub
 	chat    *chatopstest.GitHub
 	replies *chatopstest.Replies
 	results []Result
@@ -195,8 +197,9 @@ func newFixture(t *testing.T) *fixture {
 	}
 	gh := prwritertest.New(repoName)
 	chat := &chatopstest.GitHub{Perms: map[string]string{"bob": "write", "alice": "admin"}}
-	f := &fixture{hold: &holder{}, gh: gh, chat: chat, replies: &chatopstest.Replies{}}
-	f.repos = &repos{rules: rs, base: view{sha: "base", files: files}, branches: map[string]view{}, gh: gh, chat: chat, soakFrom: now.Add(-2 * time.Hour)}
+	src := prwritertest.New("acme/payment-service")
+	f := &fixture{hold: &holder{}, gh: gh, src: src, chat: chat, replies: &chatopstest.Replies{}}
+	f.repos = &repos{rules: rs, base: view{sha: "base", files: files}, branches: map[string]view{}, gh: gh, src: src, chat: chat, soakFrom: now.Add(-2 * time.Hour)}
 	f.w = &Worker{
 		Holder:   f.hold,
 		Repos:    f.repos,

@@ -20,7 +20,7 @@ func (w *Worker) reportSource(ctx context.Context, repo checkout.Repo, in intent
 	if in.Kind != intent.KindUpdate || in.Source.SHA == "" || in.Source.Repo == "" || in.Source.Repo == in.Repo {
 		return
 	}
-	if err := prwriter.Status(ctx, repo.Writer, in.Source.Repo, in.Source.SHA, "success",
+	if err := prwriter.Status(ctx, repo.Statuses, in.Source.Repo, in.Source.SHA, "success",
 		"promobot/"+p.Target.Env, fmt.Sprintf("promotion to %s: %s", p.Target.Env, res.Reason), res.PRURL); err != nil {
 		log.Warn().Err(err).Msg("commit status on source not set")
 	}
@@ -40,7 +40,7 @@ func (w *Worker) tell(ctx context.Context, in intent.Intent, cause error, log ze
 		if in.Command() {
 			err = w.Commands.Reply(ctx, repo.ChatOps, in, fmt.Sprintf("@%s %s", in.Requester, msg))
 		} else {
-			err = prwriter.Status(ctx, repo.Writer, in.Source.Repo, in.Source.SHA, "failure", "promobot/"+in.To, msg, "")
+			err = prwriter.Status(ctx, repo.Statuses, in.Source.Repo, in.Source.SHA, "failure", "promobot/"+in.To, msg, "")
 		}
 	}
 	if err != nil {

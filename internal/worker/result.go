@@ -34,9 +34,14 @@ type Result struct {
 	PRURL   string
 	Commit  string // the commit promobot made
 	Base    string // the base branch commit it was made on
-	// RetryAt is set when a gate is closed until then: not a failure, a
-	// result that asks to be handled again at that time.
+	// RetryAt is set when a gate is closed until then, or the promotion
+	// waits for GitHub's write budget: not a failure, a result that asks
+	// to be handled again at that time.
 	RetryAt time.Time
+
+	// quiet: a wait already logged on an earlier delivery (the write
+	// budget's); its decision is logged at debug level.
+	quiet bool
 }
 
 func (r Result) promotion() chatops.Promotion {
@@ -83,6 +88,8 @@ func logDecision(log zerolog.Logger, out queue.Outcome, res Result, err error) {
 	switch {
 	case out.Action == queue.Terminal:
 		ev = log.Error().Err(err)
+	case res.quiet && err == nil:
+		ev = log.Debug()
 	case out.Action == queue.Release:
 		ev = log.Info().Err(err)
 	case err != nil:

@@ -59,8 +59,11 @@ type Worker struct {
 	Repos    Repos
 	Writer   Writer
 	Commands Commands
-	Log      zerolog.Logger
-	Now      func() time.Time
+	// Budget, when set, admits each promotion's GitHub writes under the
+	// deployment's shared write budget.
+	Budget Budget
+	Log    zerolog.Logger
+	Now    func() time.Time
 	// Observe, when set, sees every result (tests and the demo wait on it).
 	Observe func(Result)
 }
@@ -147,6 +150,16 @@ func (w *Worker) promote(ctx context.Context, repo checkout.Repo, in intent.Inte
 		return res, nil
 	}
 	p := dec.Plan
+	ctx, done, wait, err := w.reserve(ctx, tree.Rules, in, p)
+	switch {
+	case err != nil:
+		return res, err
+	case wait != nil:
+		// Waiting for GitHub's write budget: told once, then quiet.
+		res.Outcome, res.Reason, res.RetryAt, res.quiet = Delayed, wait.Error(), wait.Retry, !wait.First
+		return res, nil
+	}
+	defer done()
 	wr, err := w.Writer.Apply(ctx, repo.Writer, p)
 	if err != nil {
 		return res, err
@@ -173,6 +186,7 @@ func (w *Worker) promote(ctx context.Context, repo checkout.Repo, in intent.Inte
 func (w *Worker) promoteParts(ctx context.Context, repo checkout.Repo, in intent.Intent, parts []string, log zerolog.Logger) (Result, error) {
 	res := Result{Intent: in}
 	var reasons []string
+	quiet, loud := false, false
 	for _, part := range parts {
 		sub := in
 		sub.Part = part
@@ -187,10 +201,13 @@ func (w *Worker) promoteParts(ctx context.Context, repo checkout.Repo, in intent
 		if r.RetryAt.After(res.RetryAt) {
 			res.RetryAt = r.RetryAt
 		}
+		if !r.RetryAt.IsZero() {
+			quiet, loud = quiet || r.quiet, loud || !r.quiet
+		}
 		if res.Outcome == "" || r.Outcome == Opened || (r.Outcome == Updated && res.Outcome != Opened) {
 			res.Outcome = r.Outcome
 		}
 	}
-	res.Reason = strings.Join(reasons, "; ")
+	res.Reason, res.quiet = strings.Join(reasons, "; "), quiet && !loud
 	return res, nil
 }

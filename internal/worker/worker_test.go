@@ -67,8 +67,9 @@ func TestHandleDirectCommit(t *testing.T) {
 	if want := []string{"acme/gitops/payment-service/dev"}; !slices.Equal(f.hold.keys, want) {
 		t.Errorf("held %v, want %v", f.hold.keys, want)
 	}
-	if len(f.gh.Statuses) != 1 || f.gh.Statuses[0].SHA != in.Source.SHA || f.gh.Statuses[0].State != "success" {
-		t.Errorf("statuses %+v, want one success on the build's commit", f.gh.Statuses)
+	// Through the build's installation, which may not be the GitOps one.
+	if len(f.src.Statuses) != 1 || f.src.Statuses[0].SHA != in.Source.SHA || f.src.Statuses[0].State != "success" || len(f.gh.Statuses) != 0 {
+		t.Errorf("statuses %+v (GitOps installation: %+v), want one success on the build's commit", f.src.Statuses, f.gh.Statuses)
 	}
 }
 
@@ -150,8 +151,8 @@ func TestHandleFailures(t *testing.T) {
 		if out.Action != queue.Terminal || f.last(t).Outcome != Failed {
 			t.Fatalf("%v %+v", out, f.last(t))
 		}
-		if len(f.gh.Statuses) != 1 || f.gh.Statuses[0].State != "failure" || !strings.Contains(f.gh.Statuses[0].Description, "could not promote payment-service to staging") {
-			t.Errorf("statuses %+v, want one failure telling why", f.gh.Statuses)
+		if len(f.src.Statuses) != 1 || f.src.Statuses[0].State != "failure" || !strings.Contains(f.src.Statuses[0].Description, "could not promote payment-service to staging") {
+			t.Errorf("statuses %+v, want one failure telling why", f.src.Statuses)
 		}
 	})
 	t.Run("server error retries", func(t *testing.T) {
@@ -160,8 +161,8 @@ func TestHandleFailures(t *testing.T) {
 		if out := f.w.Handle(context.Background(), deliver(t, promoteIntent("staging"))); out.Action != queue.Retry || out.Delay != 0 {
 			t.Errorf("%v after %v", out.Action, out.Delay)
 		}
-		if len(f.gh.Statuses) != 0 {
-			t.Errorf("a retried failure told someone: %+v", f.gh.Statuses)
+		if len(f.src.Statuses) != 0 {
+			t.Errorf("a retried failure told someone: %+v", f.src.Statuses)
 		}
 	})
 	t.Run("open fails", func(t *testing.T) {

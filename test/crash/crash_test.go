@@ -25,15 +25,12 @@ import (
 	"github.com/promobot/promobot/internal/queue"
 )
 
-// The worker's queue timings. AckWait decides how soon an intent held by a
-// killed worker is redelivered; the lease TTL how soon its per-target lease
-// frees. Both are passed to the binary (flag --ack-wait, env
-// PROMOBOT_LEASE_TTL) and used by the test's own queue.Open, which would
-// otherwise rewrite the consumer and bucket with different settings.
-const (
-	ackWait  = 2 * time.Second
-	leaseTTL = time.Second
-)
+// The worker runs with promobot's default queue timings (ack wait and lease
+// TTL 20 s), and the test's own queue.Open uses the same defaults, so
+// neither rewrites the consumer or the lease bucket with other settings. A
+// restarted worker takes the killed one's intent and lease back at once
+// because it restarts on the same --data-dir (queue.Instance), which every
+// trial checks in its log.
 
 const (
 	gitopsRepo = "acme/gitops"
@@ -166,7 +163,10 @@ func TestWorkerKilledMidIntent(t *testing.T) {
 		t.Fatalf("only %d trials", len(all))
 	}
 	start := time.Now()
-	t.Cleanup(func() { t.Logf("%d trials in %s", len(all), time.Since(start).Round(time.Millisecond)) })
+	t.Cleanup(func() {
+		t.Logf("%d trials in %s; from the restart of the killed worker to its recovery logged: %s; to its intent done: %s; to all intents done: %s",
+			len(all), time.Since(start).Round(time.Millisecond), recoveryLogged.summary(), recovered.summary(), drained.summary())
+	})
 	for _, tr := range all {
 		t.Run(tr.String(), func(t *testing.T) {
 			t.Parallel()
@@ -178,7 +178,7 @@ func TestWorkerKilledMidIntent(t *testing.T) {
 func runTrial(t *testing.T, tr trial) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	e := newEnv(t, ctx, tr.n)
+	e := newEnv(t, ctx, tr.n, false)
 
 	var seen atomic.Int64
 	var armed, killing atomic.Bool
@@ -219,11 +219,28 @@ func runTrial(t *testing.T, tr trial) {
 		t.Fatalf("kill point %s never reached (seen %d matching calls)\n%s", tr.point.name, seen.Load(), w1.logTail())
 	}
 
+	restart := time.Now()
 	w2 := e.startWorker(t, "restarted")
 	e.waitDrained(t, ctx, w2)
+	drained.add(time.Since(restart))
+	// The intent handed back is redelivered first: the restarted worker's
+	// first ack is the killed worker's intent.
+	if first, err := w2.log.waitFor(ctx, "an ack", func(ln logLine) bool {
+		return ln.Message == "intent handled" && ln.Action == "ack"
+	}); err == nil {
+		recovered.add(first.Time.Sub(restart))
+	}
 	w2.kill()
 	if t.Failed() {
 		return
+	}
+	// The restarted worker took the killed one's lease and intent back at
+	// once rather than waiting out the 20 s lease TTL and ack wait.
+	rec, ok := w2.log.recovery()
+	if !ok || rec.Leases != 1 || rec.Deliveries != 1 {
+		t.Errorf("restarted worker's recovery %+v (logged: %v), want 1 lease released and 1 delivery handed back", rec, ok)
+	} else {
+		recoveryLogged.add(rec.Time.Sub(restart))
 	}
 	e.check(t, ctx, tag, ids)
 }
@@ -260,7 +277,9 @@ func overlay(i int, envName string) string {
 	return fmt.Sprintf("apps/%s/overlays/%s/kustomization.yaml", service(i), envName)
 }
 
-func newEnv(t *testing.T, ctx context.Context, n int) *env {
+// newEnv builds a trial's world for n services; with source, each service
+// is built by a workflow of acme/builds, so a workflow_run webhook promotes it.
+func newEnv(t *testing.T, ctx context.Context, n int, source bool) *env {
 	t.Helper()
 	dir := t.TempDir()
 	e := &env{dir: dir, n: n, data: filepath.Join(dir, "promobot")}
@@ -276,7 +295,7 @@ func newEnv(t *testing.T, ctx context.Context, n int) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	if e.q, err = queue.Open(ctx, nc, queue.Config{AckWait: ackWait, LeaseTTL: leaseTTL}); err != nil {
+	if e.q, err = queue.Open(ctx, nc, queue.Config{}); err != nil {
 		t.Fatal(err)
 	}
 	if e.js, err = jetstream.New(nc); err != nil {
@@ -350,6 +369,9 @@ images:
       staging: { kustomize: apps/%[1]s/overlays/staging }
       prod:    { kustomize: apps/%[1]s/overlays/prod }
 `, svc, gitopsRepo)
+		if source {
+			fmt.Fprintf(&rules, "    source: { repo: %s, workflow: %s, branch: main }\n", buildsRepo, buildWorkflow)
+		}
 	}
 	if err := e.gh.CreateRepo(gitopsRepo, "main", files); err != nil {
 		t.Fatal(err)
@@ -401,16 +423,24 @@ func (e *env) publish(t *testing.T, ctx context.Context, delivery, tag string) [
 	return ids
 }
 
-// worker is one promobot worker process.
+// worker is one promobot process (promobot worker, or promobot serve).
 type worker struct {
 	name    string
 	cmd     *exec.Cmd
 	logPath string
+	log     *procLog
 	exited  chan struct{}
 	once    sync.Once
 }
 
 func (e *env) startWorker(t *testing.T, name string) *worker {
+	t.Helper()
+	return e.startProc(t, name, e.data, "worker", "--nats-url", e.natsURL)
+}
+
+// startProc starts `promobot <mode> args...` on dataDir with the trial's
+// rules and GitHub, one planner worker and no pacing of GitHub writes.
+func (e *env) startProc(t *testing.T, name, dataDir, mode string, args ...string) *worker {
 	t.Helper()
 	e.workers++
 	w := &worker{name: name, logPath: filepath.Join(e.dir, fmt.Sprintf("worker-%d-%s.log", e.workers, name)), exited: make(chan struct{})}
@@ -418,14 +448,13 @@ func (e *env) startWorker(t *testing.T, name string) *worker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.cmd = exec.Command(bin, "worker",
-		"--nats-url", e.natsURL, "--rules", e.rules, "--data-dir", e.data, "--listen", "127.0.0.1:0",
+	w.log = newProcLog(logf)
+	w.cmd = exec.Command(bin, append([]string{mode,
+		"--rules", e.rules, "--data-dir", dataDir, "--listen", "127.0.0.1:0",
 		"--github-api-url", e.apiURL, "--app-id", fmt.Sprint(appID), "--private-key-file", e.keyFile,
-		"--ack-wait", ackWait.String(), "--log-level", "debug")
-	// PROMOBOT_LEASE_TTL and PROMOBOT_GITHUB_PACE are asked of the lead
-	// (see the package report); an older binary ignores them.
-	w.cmd.Env = append(cleanEnv(), "PROMOBOT_WORKERS=1", "PROMOBOT_LEASE_TTL="+leaseTTL.String(), "PROMOBOT_GITHUB_PACE=0")
-	w.cmd.Stdout, w.cmd.Stderr = logf, logf
+		"--log-level", "debug"}, args...)...)
+	w.cmd.Env = append(cleanEnv(), "PROMOBOT_WORKERS=1", "PROMOBOT_GITHUB_PACE=0", "PROMOBOT_WEBHOOK_SECRET="+webhookSecret)
+	w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
 	if err := w.cmd.Start(); err != nil {
 		logf.Close()
 		t.Fatal(err)
@@ -434,6 +463,7 @@ func (e *env) startWorker(t *testing.T, name string) *worker {
 		err := w.cmd.Wait()
 		_ = err // killed or exited: the log tells which
 		logf.Close()
+		w.log.close()
 		close(w.exited)
 	}()
 	t.Cleanup(w.kill)

@@ -205,8 +205,9 @@ func storedIDs(t *testing.T, ctx context.Context, dir string) map[string]int {
 // deliveries after SIGTERM get connection refused or 503, never a lost 202.
 //
 // The deliveries are pushes of services whose staging already runs dev's
-// tag, so each intent is planned for real (mirror fetch, rules, planner)
-// and skips without GitHub writes: the binary paces GitHub writes one per
+// tag, so each intent is planned for real (mirror fetch, rules, planner;
+// the pushes name a commit the mirror never has, so none is decided
+// without a fetch) and skips without GitHub writes: the binary paces GitHub writes one per
 // second, which would make the backlog, not shutdown, the test.
 func TestSIGTERMUnderLoad(t *testing.T) {
 	if buildErr != nil {
@@ -234,7 +235,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	if err := gh.CreateRepo(demo.GitOpsRepo, "main", files); err != nil {
 		t.Fatal(err)
 	}
-	head := gh.Branches(demo.GitOpsRepo)["main"]
+	const unfetchable = "feedfacefeedfacefeedfacefeedfacefeedface"
 	keyPath := filepath.Join(dir, "app.pem")
 	rulesPath := filepath.Join(dir, "rules.yaml")
 	if err := os.WriteFile(keyPath, keyPEM, 0o600); err != nil {
@@ -250,7 +251,10 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	env := []string{"PROMOBOT_WEBHOOK_SECRET=" + string(secret)}
 	payloads := make([][]byte, len(services))
 	for i, s := range services {
-		if payloads[i], err = push(gh.URL(), head, []string{overlayPath(s, "dev")}); err != nil {
+		// A pushed commit the mirror never has: every intent fetches
+		// (a push naming a commit the mirror already has is decided
+		// without a fetch, and would leave no backlog to restart with).
+		if payloads[i], err = push(gh.URL(), unfetchable, []string{overlayPath(s, "dev")}); err != nil {
 			t.Fatal(err)
 		}
 	}

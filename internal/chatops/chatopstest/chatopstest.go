@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
@@ -14,9 +15,19 @@ import (
 	"github.com/promobot/promobot/internal/chatops"
 )
 
+// Login is the login the fake's replies are posted as, by default: an
+// App's bot user.
+const Login = "promobot[bot]"
+
+// Identity is a chatops.Commands.Self that answers login.
+func Identity(login string) func(context.Context) (string, error) {
+	return func(context.Context) (string, error) { return login, nil }
+}
+
 // GitHub is an in-memory chatops.GitHub for one repository and one issue.
 // Every call is logged in Calls ("react 7 eyes"); Fail makes every call of
-// a verb fail with its error.
+// a verb fail with its error, Lost makes a write (create, edit, react) take
+// effect and then fail with its error, as when GitHub's answer is lost.
 type GitHub struct {
 	Perms    map[string]string // user → permission; absent: 404
 	Members  map[string]string // "org/slug user" → membership state; absent: 404
@@ -25,7 +36,12 @@ type GitHub struct {
 	Comments []chatops.Comment
 	PerPage  int              // page size of lists; 0: everything on one page
 	Fail     map[string]error // verb → error
+	Lost     map[string]error // verb → error after the effect
 	Calls    []string
+	// Self is the login replies are posted as; default Login. UserType is
+	// its account type; default "Bot" ("User" for a personal access token).
+	Self, SelfType string
+	Reactions      []string // "7 eyes", one per reaction that took effect
 
 	mu sync.Mutex
 }
@@ -35,6 +51,23 @@ func (g *GitHub) call(verb string, args ...any) error {
 	defer g.mu.Unlock()
 	g.Calls = append(g.Calls, strings.TrimSpace(fmt.Sprintln(append([]any{verb}, args...)...)))
 	return g.Fail[verb]
+}
+
+func (g *GitHub) lost(verb string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.Lost[verb]
+}
+
+func (g *GitHub) self() (string, string) {
+	login, typ := g.Self, g.SelfType
+	if login == "" {
+		login = Login
+	}
+	if typ == "" {
+		typ = "Bot"
+	}
+	return login, typ
 }
 
 func (g *GitHub) Permission(_ context.Context, _, user string) (string, error) {
@@ -51,8 +84,19 @@ func (g *GitHub) TeamMembership(_ context.Context, org, slug, user string) (stri
 	return found(g.Members, org+"/"+slug+" "+user)
 }
 
+// React adds a reaction once, as GitHub does (a repeat answers the
+// existing one).
 func (g *GitHub) React(_ context.Context, _ string, id int64, content string) error {
-	return g.call("react", id, content)
+	if err := g.call("react", id, content); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	r := fmt.Sprint(id, " ", content)
+	if !slices.Contains(g.Reactions, r) {
+		g.Reactions = append(g.Reactions, r)
+	}
+	g.mu.Unlock()
+	return g.lost("react")
 }
 
 func (g *GitHub) PullRequest(_ context.Context, _ string, n int) (chatops.PullRequest, error) {
@@ -77,15 +121,19 @@ func (g *GitHub) IssueComments(_ context.Context, _ string, n, p int) ([]chatops
 	return append([]chatops.Comment(nil), cs...), next, nil
 }
 
-// CreateComment adds a bot's comment with the next id, from 1001 up.
+// CreateComment adds promobot's comment (Self) with the next id, from 1001 up.
 func (g *GitHub) CreateComment(_ context.Context, _ string, n int, body string) (int64, error) {
 	if err := g.call("create", n); err != nil {
 		return 0, err
 	}
+	login, typ := g.self()
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	id := int64(1001 + len(g.Comments))
-	g.Comments = append(g.Comments, chatops.Comment{ID: id, Body: body, UserType: "Bot"})
+	g.Comments = append(g.Comments, chatops.Comment{ID: id, Body: body, User: login, UserType: typ})
+	g.mu.Unlock()
+	if err := g.lost("create"); err != nil {
+		return 0, err
+	}
 	return id, nil
 }
 
@@ -98,7 +146,7 @@ func (g *GitHub) EditComment(_ context.Context, _ string, id int64, body string)
 	for i := range g.Comments {
 		if g.Comments[i].ID == id {
 			g.Comments[i].Body = body
-			return nil
+			return g.Lost["edit"]
 		}
 	}
 	return Status(http.StatusNotFound)

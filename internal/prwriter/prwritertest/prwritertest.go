@@ -1,8 +1,10 @@
 // Package prwritertest is an in-memory prwriter.GitHub for unit tests. It
-// keeps one repository's branches, commits and pull requests and answers
-// the way GitHub does where the writer depends on it: 422 for a branch or
-// an open pull request that already exists and for a push that is not a
-// fast-forward, 404 for an unknown pull request or another repository.
+// keeps one repository's branches, commits, pull requests and comments and
+// answers the way GitHub does where the writer depends on it: 422 for a
+// branch or an open pull request that already exists, for a push that is
+// not a fast-forward, for a forced update of a branch that forbids force
+// pushes and for a review request naming someone who cannot review; 404
+// for an unknown pull request or comment or another repository.
 // Contract tests against the GitHub test server check that the real API
 // agrees.
 package prwritertest
@@ -19,11 +21,21 @@ import (
 	"github.com/promobot/promobot/internal/prwriter"
 )
 
-// Commit is a commit the fake made: its parent and the files its tree wrote.
+// Commit is a commit the fake made: its parents (Parent is the first) and
+// the files its tree wrote, with their modes.
 type Commit struct {
 	Message string
 	Parent  string
+	Parents []string
 	Files   map[string][]byte
+	Modes   map[string]string
+}
+
+// Comment is a comment on a pull request.
+type Comment struct {
+	ID     int64
+	Number int
+	Body   string
 }
 
 // Pull is a pull request as the fake holds it.
@@ -51,8 +63,15 @@ type GitHub struct {
 	Commits  map[string]*Commit
 	Pulls    []*Pull
 	Statuses []Status
+	Comments []*Comment
 	// MergeableState is what GetPull reports; "clean" lets auto-merge merge.
 	MergeableState string
+	// NoForce maps a branch that forbids force pushes to GitHub's answer
+	// to a forced update that is not a fast-forward (422).
+	NoForce map[string]string
+	// Unreviewable maps a login or team slug that cannot review to
+	// GitHub's answer to a review request naming it (422, nobody asked).
+	Unreviewable map[string]string
 	// Fail makes a method, by name ("UpdateRef"), fail with the error
 	// instead of acting.
 	Fail map[string]error
@@ -61,6 +80,7 @@ type GitHub struct {
 	calls []string
 	blobs map[string][]byte
 	trees map[string]map[string][]byte
+	modes map[string]map[string]string
 	n     int
 }
 
@@ -69,18 +89,26 @@ var _ prwriter.GitHub = (*GitHub)(nil)
 // New returns a fake of repo whose branch main is at commit "base".
 func New(repo string) *GitHub {
 	return &GitHub{
-		Repo:     repo,
-		Branches: map[string]string{"main": "base"},
-		Commits:  map[string]*Commit{"base": {}},
-		Fail:     map[string]error{},
-		blobs:    map[string][]byte{},
-		trees:    map[string]map[string][]byte{},
+		Repo:         repo,
+		Branches:     map[string]string{"main": "base"},
+		Commits:      map[string]*Commit{"base": {}},
+		Fail:         map[string]error{},
+		NoForce:      map[string]string{},
+		Unreviewable: map[string]string{},
+		blobs:        map[string][]byte{},
+		trees:        map[string]map[string][]byte{},
+		modes:        map[string]map[string]string{},
 	}
 }
 
 // Err is GitHub answering with HTTP status code.
 func Err(code int) error {
-	return &github.ErrorResponse{Response: &http.Response{StatusCode: code}, Message: http.StatusText(code)}
+	return ErrMsg(code, http.StatusText(code))
+}
+
+// ErrMsg is GitHub answering with HTTP status code and message.
+func ErrMsg(code int, message string) error {
+	return &github.ErrorResponse{Response: &http.Response{StatusCode: code}, Message: message}
 }
 
 // Calls lists the methods called, in order.
@@ -140,8 +168,17 @@ func (g *GitHub) CreateTree(_ context.Context, repo, _ string, entries []prwrite
 	if err := g.call("CreateTree", repo); err != nil {
 		return "", err
 	}
-	files := map[string][]byte{}
+	files, modes := map[string][]byte{}, map[string]string{}
 	for _, e := range entries {
+		switch e.Mode {
+		case "", "100644", "100755":
+		default:
+			return "", Err(http.StatusUnprocessableEntity)
+		}
+		modes[e.Path] = e.Mode
+		if modes[e.Path] == "" {
+			modes[e.Path] = "100644"
+		}
 		if e.SHA == "" {
 			files[e.Path] = []byte(e.Content)
 			continue
@@ -153,23 +190,51 @@ func (g *GitHub) CreateTree(_ context.Context, repo, _ string, entries []prwrite
 		files[e.Path] = b
 	}
 	sha := g.sha("tree")
-	g.trees[sha] = files
+	g.trees[sha], g.modes[sha] = files, modes
 	return sha, nil
 }
 
-func (g *GitHub) CreateCommit(_ context.Context, repo, message, tree, parent string) (string, error) {
+func (g *GitHub) CreateCommit(_ context.Context, repo, message, tree string, parents ...string) (string, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if err := g.call("CreateCommit", repo); err != nil {
 		return "", err
 	}
 	files, ok := g.trees[tree]
-	if _, known := g.Commits[parent]; !ok || !known {
+	if !ok || len(parents) == 0 {
 		return "", Err(http.StatusUnprocessableEntity)
 	}
+	for _, p := range parents {
+		if _, known := g.Commits[p]; !known {
+			return "", Err(http.StatusUnprocessableEntity)
+		}
+	}
 	sha := g.sha("commit")
-	g.Commits[sha] = &Commit{Message: message, Parent: parent, Files: files}
+	g.Commits[sha] = &Commit{Message: message, Parent: parents[0], Parents: slices.Clone(parents), Files: files, Modes: g.modes[tree]}
 	return sha, nil
+}
+
+// descends reports whether commit sha has ancestor among its ancestors
+// (or is it); g.mu is held.
+func (g *GitHub) descends(sha, ancestor string) bool {
+	seen := map[string]bool{}
+	todo := []string{sha}
+	for len(todo) > 0 {
+		c := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		if c == ancestor {
+			return true
+		}
+		if seen[c] || g.Commits[c] == nil {
+			continue
+		}
+		seen[c] = true
+		todo = append(todo, g.Commits[c].Parents...)
+		if len(g.Commits[c].Parents) == 0 && g.Commits[c].Parent != "" {
+			todo = append(todo, g.Commits[c].Parent)
+		}
+	}
+	return false
 }
 
 func (g *GitHub) GetRef(_ context.Context, repo, branch string) (string, error) {
@@ -206,11 +271,16 @@ func (g *GitHub) UpdateRef(_ context.Context, repo, branch, sha string, force bo
 	}
 	head, ok := g.Branches[branch]
 	c := g.Commits[sha]
+	ff := g.descends(sha, head)
 	switch {
-	case !ok || c == nil:
-		return Err(http.StatusUnprocessableEntity)
-	case !force && c.Parent != head:
-		return Err(http.StatusUnprocessableEntity) // not a fast-forward
+	case !ok:
+		return ErrMsg(http.StatusUnprocessableEntity, "Reference does not exist")
+	case c == nil:
+		return ErrMsg(http.StatusUnprocessableEntity, "Object does not exist")
+	case !force && !ff:
+		return ErrMsg(http.StatusUnprocessableEntity, "Update is not a fast forward")
+	case !ff && g.NoForce[branch] != "":
+		return ErrMsg(http.StatusUnprocessableEntity, g.NoForce[branch])
 	}
 	g.Branches[branch] = sha
 	return nil
@@ -318,6 +388,11 @@ func (g *GitHub) RequestReviewers(_ context.Context, repo string, number int, us
 	if p == nil {
 		return Err(http.StatusNotFound)
 	}
+	for _, who := range slices.Concat(users, teams) {
+		if msg := g.Unreviewable[who]; msg != "" {
+			return ErrMsg(http.StatusUnprocessableEntity, msg)
+		}
+	}
 	p.Users, p.Teams = union(p.Users, users), union(p.Teams, teams)
 	return nil
 }
@@ -334,6 +409,67 @@ func (g *GitHub) AddLabels(_ context.Context, repo string, number int, labels []
 	}
 	p.Labels = union(p.Labels, labels)
 	return nil
+}
+
+func (g *GitHub) ListComments(_ context.Context, repo string, number int) ([]prwriter.Comment, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err := g.call("ListComments", repo); err != nil {
+		return nil, err
+	}
+	if g.pull(number) == nil {
+		return nil, Err(http.StatusNotFound)
+	}
+	var out []prwriter.Comment
+	for _, c := range g.Comments {
+		if c.Number == number {
+			out = append(out, prwriter.Comment{ID: c.ID, Body: c.Body})
+		}
+	}
+	return out, nil
+}
+
+func (g *GitHub) CreateComment(_ context.Context, repo string, number int, body string) (prwriter.Comment, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err := g.call("CreateComment", repo); err != nil {
+		return prwriter.Comment{}, err
+	}
+	if g.pull(number) == nil {
+		return prwriter.Comment{}, Err(http.StatusNotFound)
+	}
+	g.n++
+	c := &Comment{ID: int64(g.n), Number: number, Body: body}
+	g.Comments = append(g.Comments, c)
+	return prwriter.Comment{ID: c.ID, Body: c.Body}, nil
+}
+
+func (g *GitHub) EditComment(_ context.Context, repo string, id int64, body string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err := g.call("EditComment", repo); err != nil {
+		return err
+	}
+	for _, c := range g.Comments {
+		if c.ID == id {
+			c.Body = body
+			return nil
+		}
+	}
+	return Err(http.StatusNotFound)
+}
+
+// PullComments returns the comments on pull request number, oldest first.
+func (g *GitHub) PullComments(number int) []Comment {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []Comment
+	for _, c := range g.Comments {
+		if c.Number == number {
+			out = append(out, *c)
+		}
+	}
+	return out
 }
 
 func (g *GitHub) CreateStatus(_ context.Context, repo, sha string, s prwriter.CommitStatus) error {
