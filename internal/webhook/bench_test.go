@@ -83,7 +83,7 @@ func BenchmarkJetStreamPublish7KB(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.SetParallelism(benchParallelism)
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		ctx := context.Background()
 		for pb.Next() {
@@ -94,12 +94,14 @@ func BenchmarkJetStreamPublish7KB(b *testing.B) {
 			}
 		}
 	})
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), processCPU()-cpu0
 	b.StopTimer()
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d publishes failed", n)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+	// The whole process: the JetStream client and the embedded server.
+	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkJetStreamPublishAsync7KB is the store's ceiling: one publisher
