@@ -36,6 +36,7 @@ type repo struct {
 	labels        []*label                        // the repository's labels, in creation order
 	statuses      map[string][]*github.RepoStatus // by commit SHA, oldest first
 	perms         map[string]string               // login -> admin|maintain|write|triage|read|none
+	ciSt          *ciState                        // checks, protection, reviews, auto-merge (checks.go)
 }
 
 func (r *repo) fullName() string { return r.owner + "/" + r.name }
