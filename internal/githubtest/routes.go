@@ -56,6 +56,13 @@ func (s *Server) routes() []route {
 		rt("PATCH", R+"/pulls/{pull_number}", modeToken, s.handleUpdatePull),
 		rt("GET", R+"/pulls/{pull_number}/files", modeToken, s.handlePullFiles),
 		rt("PUT", R+"/pulls/{pull_number}/merge", modeToken, s.handleMerge),
+		rt("POST", R+"/pulls/{pull_number}/reviews", modeToken, s.handleCreateReview),
+		rt("GET", R+"/pulls/{pull_number}/reviews", modeToken, s.handleListReviews),
+		rt("PATCH", R, modeToken, s.handleUpdateRepo),
+		rt("PUT", R+"/branches/{branch}/protection", modeToken, s.handlePutProtection),
+		rt("GET", R+"/branches/{branch}/protection", modeToken, s.handleGetProtection),
+		rt("DELETE", R+"/branches/{branch}/protection", modeToken, s.handleDeleteProtection),
+		rt("GET", R+"/branches/{branch}/protection/required_status_checks", modeToken, s.handleGetRequiredChecks),
 		rt("POST", R+"/pulls/{pull_number}/requested_reviewers", modeToken, s.handleRequestReviewers),
 		rt("GET", R+"/pulls/{pull_number}/requested_reviewers", modeToken, s.handleListReviewers),
 
