@@ -184,6 +184,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.mux.HandleFunc("/api/v3/", func(w http.ResponseWriter, r *http.Request) { s.serveAPI(w, r, nil) })
 	s.mux.HandleFunc("/{owner}/{repo}/{rest...}", s.serveGit)
+	s.registerGraphQL()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Not Found", http.StatusNotFound)
 	})
