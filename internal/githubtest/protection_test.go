@@ -69,6 +69,14 @@ func TestMergeableComputedInBackground(t *testing.T) {
 	if m, s := get(); m == nil || s != "clean" {
 		t.Errorf("after Settle: %v %q", m, s)
 	}
+	// On the wire the unknown values are null, as GitHub sends them.
+	_, _ = e.s.Commit(testRepo, "b", map[string]*string{"x": github.String("4")}, "x4")
+	_, _, raw := e.raw("GET", "/api/v3/repos/acme/gitops/pulls/1", "token "+testStatic, "")
+	for _, want := range []string{`"mergeable":null`, `"rebaseable":null`, `"mergeable_state":"unknown"`, `"auto_merge":null`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("first GET lacks %s", want)
+		}
+	}
 	if err := e.s.Settle(testRepo, 99); err == nil {
 		t.Error("Settle of a missing PR succeeded")
 	}
