@@ -207,3 +207,36 @@ func (s *Server) OpenPullRequest(repoName, head, base, title, body, user string)
 	s.sendPullRequest(r, is, "opened", u, nil)
 	return is.number, nil
 }
+
+// EditPullRequest changes a pull request's title and body (nil: unchanged)
+// as user, sending pull_request edited with the changes, like the web UI.
+func (s *Server) EditPullRequest(repoName string, number int, title, body *string, user string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.repoLocked(repoName)
+	if err != nil {
+		return err
+	}
+	is := r.issues[number]
+	if is == nil || is.pr == nil {
+		return fmt.Errorf("pull request %d not found in %s", number, repoName)
+	}
+	if errs := textTooLong(title, body); len(errs) > 0 {
+		return fmt.Errorf("edit pull request: %s", errs[0].Message)
+	}
+	changes := &github.EditChange{}
+	edited := false
+	if title != nil && *title != is.title {
+		changes.Title = &github.EditTitle{From: github.String(is.title)}
+		is.title, edited = *title, true
+	}
+	if body != nil && *body != is.body {
+		changes.Body = &github.EditBody{From: github.String(is.body)}
+		is.body, edited = *body, true
+	}
+	if edited {
+		is.updated = now()
+		s.sendPullRequest(r, is, "edited", s.user(user, "User"), changes)
+	}
+	return nil
+}

@@ -313,3 +313,51 @@ func TestReviewsAndRequiredApprovals(t *testing.T) {
 		t.Errorf("self-approval = %d %q", code, msg)
 	}
 }
+
+func TestHandWrittenPullRequestEvents(t *testing.T) {
+	e := newEnv(t)
+	n, _ := e.openHandPR("hand")
+	if err := e.s.EditPullRequest(testRepo, n, github.String("Put v2 in prod"), nil, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.EditPullRequest(testRepo, n, nil, github.String(strings.Repeat("x", 65537)), "alice"); err == nil {
+		t.Error("oversized body accepted")
+	}
+	second, err := e.s.Commit(testRepo, "hand", map[string]*string{"more": github.String("1")}, "more")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.Merge(testRepo, n, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	e.wait()
+	var actions []string
+	for _, ev := range e.hook.pulls("") {
+		actions = append(actions, ev.GetAction())
+		switch ev.GetAction() {
+		case "opened":
+			if ev.GetSender().GetLogin() != "alice" || ev.GetPullRequest().GetUser().GetLogin() != "alice" {
+				t.Errorf("opened by %v", ev.GetSender())
+			}
+		case "edited":
+			if ev.GetChanges().GetTitle().GetFrom() != "Bump hand" || ev.GetPullRequest().GetTitle() != "Put v2 in prod" {
+				t.Errorf("edited = %v", ev.GetChanges())
+			}
+		case "synchronize":
+			if ev.GetAfter() != second {
+				t.Errorf("synchronize after = %s", ev.GetAfter())
+			}
+		case "closed":
+			if !ev.GetPullRequest().GetMerged() || ev.GetPullRequest().GetMergedBy().GetLogin() != "bob" {
+				t.Errorf("closed = %v", ev.GetPullRequest())
+			}
+		}
+	}
+	if got := strings.Join(actions, " "); got != "opened edited synchronize closed" {
+		t.Errorf("actions = %s", got)
+	}
+	pushes := e.hook.pushes()
+	if last := pushes[len(pushes)-1]; last.GetRef() != "refs/heads/main" {
+		t.Errorf("last push = %s", last.GetRef())
+	}
+}
