@@ -447,4 +447,3 @@ func (s *Server) handleListSuitesForRef(c *reqCtx) {
 	}
 	c.json(http.StatusOK, map[string]any{"total_count": len(suites), "check_suites": paginate(c, suites)})
 }
-
