@@ -115,7 +115,7 @@ func TestRequiredStatusChecksBlockMerging(t *testing.T) {
 		_, _, err := gh.PullRequests.Merge(e.ctx, "acme", "gitops", n, "", nil)
 		return ghStatus(t, err)
 	}
-	policy, _ := e.s.CreateCheckRun(testRepo, head, "promobot/policy")
+	var policy int64
 	steps := []struct {
 		name  string
 		act   func()
@@ -123,10 +123,13 @@ func TestRequiredStatusChecksBlockMerging(t *testing.T) {
 		code  int
 		msg   string
 	}{
-		{"nothing reported", func() {}, "blocked", 405, `Required status check "ci" is expected.`},
-		{"ci pending", func() { _ = e.s.SetStatus(testRepo, head, "ci", "pending", "", "ci-bot") }, "blocked", 405, `Required status check "ci" is expected.`},
+		{"nothing reported", func() {}, "blocked", 405, "2 of 2 required status checks are expected."},
+		{"ci pending", func() { _ = e.s.SetStatus(testRepo, head, "ci", "pending", "", "ci-bot") }, "blocked", 405, "2 of 2 required status checks are expected."},
 		{"ci failing", func() { _ = e.s.SetStatus(testRepo, head, "ci", "failure", "", "ci-bot") }, "blocked", 405, `Required status check "ci" is failing.`},
-		{"policy running", func() { _ = e.s.SetStatus(testRepo, head, "ci", "success", "", "ci-bot") }, "blocked", 405, `Required status check "promobot/policy" is in progress.`},
+		{"policy running", func() {
+			_ = e.s.SetStatus(testRepo, head, "ci", "success", "", "ci-bot")
+			policy, _ = e.s.CreateCheckRun(testRepo, head, "promobot/policy")
+		}, "blocked", 405, `Required status check "promobot/policy" is in progress.`},
 		{"policy failed", func() { _ = e.s.CompleteCheckRun(testRepo, policy, "failure") }, "blocked", 405, `Required status check "promobot/policy" is failing.`},
 		{"lint (not required) failing", func() {
 			_ = e.s.CompleteCheckRun(testRepo, policy, "success")
@@ -219,7 +222,7 @@ func TestStrictChecksAndBehind(t *testing.T) {
 		t.Errorf("state = %q, want behind", p.GetMergeableState())
 	}
 	_, _, err := gh.PullRequests.Merge(e.ctx, "acme", "gitops", n, "", nil)
-	if code, msg := ghStatus(t, err); code != 405 || !strings.Contains(msg, "not up to date") {
+	if code, msg := ghStatus(t, err); code != 405 || msg != `Required status check "ci" is expected.` {
 		t.Errorf("merge behind = %d %q", code, msg)
 	}
 }
