@@ -181,6 +181,21 @@ func TestCheckRunLifecycle(t *testing.T) {
 	if cs := e.hook.hooksOf("check_suite", "completed"); len(cs) != 1 || dig(cs[0], "check_suite", "conclusion") != "failure" {
 		t.Errorf("suite after helper = %v", cs)
 	}
+	// Re-running a check (API or a person's click) asks its App again.
+	e.hook.reset()
+	if _, err := gh.Checks.ReRequestCheckRun(e.ctx, "acme", "gitops", run.GetID()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.RerequestCheckRun(testRepo, id, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.RerequestCheckRun(testRepo, 1, "alice"); err == nil {
+		t.Error("rerequest of a missing run succeeded")
+	}
+	e.wait()
+	if got := e.hook.hooksOf("check_run", "rerequested"); len(got) != 2 || dig(got[1], "sender", "login") != "alice" {
+		t.Errorf("rerequested hooks = %v", got)
+	}
 	runs := e.s.CheckRuns(testRepo, "main")
 	if len(runs) != 2 || runs[0].Conclusion != "failure" || len(runs[0].Annotations) != 3 || runs[1].Name != "ci/build" || runs[1].Conclusion != "success" {
 		t.Errorf("CheckRuns = %+v", runs)
