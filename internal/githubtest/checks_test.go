@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -291,5 +293,75 @@ func TestCheckRunRefusals(t *testing.T) {
 	}
 	if code, _, _ := e.raw("PATCH", fmt.Sprintf("/api/v3/repos/acme/gitops/check-runs/%d", id), "token "+testStatic, `{"conclusion":"meh"}`); code != 422 {
 		t.Errorf("bad update conclusion = %d", code)
+	}
+}
+
+// TestWebhookShapesMatchGitHub: the status, check_run and check_suite
+// payloads carry every member GitHub's own examples carry (testdata/webhooks).
+func TestWebhookShapesMatchGitHub(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.s.Commit(testRepo, "b", map[string]*string{"x": github.String("1")}, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.OpenPullRequest(testRepo, "b", "main", "t", "", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	_ = e.s.SetStatus(testRepo, "b", "ci", "success", "https://ci.example.com/1", "ci-bot")
+	id, _ := e.s.CreateCheckRun(testRepo, "b", "policy")
+	_ = e.s.CompleteCheckRun(testRepo, id, "success")
+	e.wait()
+	load := func(name string) map[string]any {
+		b, err := os.ReadFile(filepath.Join("testdata", "webhooks", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	optional := map[string]bool{"organization": true, "deployment": true}
+	var compare func(where string, want, got any)
+	compare = func(where string, want, got any) {
+		wm, ok := want.(map[string]any)
+		if !ok {
+			if wl, ok := want.([]any); ok && len(wl) > 0 {
+				if gl, ok := got.([]any); ok && len(gl) > 0 {
+					compare(where+"[0]", wl[0], gl[0])
+				}
+			}
+			return
+		}
+		gm, ok := got.(map[string]any)
+		if !ok {
+			if got != nil {
+				t.Errorf("%s: %T, want an object", where, got)
+			}
+			return
+		}
+		for k, v := range wm {
+			if optional[k] || where == "$.repository" || where == "$.sender" || strings.HasSuffix(where, ".app") {
+				continue
+			}
+			gv, ok := gm[k]
+			if !ok {
+				t.Errorf("%s lacks %q", where, k)
+				continue
+			}
+			compare(where+"."+k, v, gv)
+		}
+	}
+	for _, tc := range []struct{ file, event, action string }{
+		{"status.json", "status", ""},
+		{"check_run.completed.json", "check_run", "completed"},
+		{"check_suite.completed.json", "check_suite", "completed"},
+	} {
+		got := e.hook.hooksOf(tc.event, tc.action)
+		if len(got) == 0 {
+			t.Errorf("no %s %s delivery", tc.event, tc.action)
+			continue
+		}
+		compare("$", load(tc.file), got[len(got)-1])
 	}
 }

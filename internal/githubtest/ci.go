@@ -1,6 +1,7 @@
 package githubtest
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/go-git/go-git/v5"
@@ -31,9 +32,10 @@ func (s *Server) postStatus(r *repo, g *git.Repository, h plumbing.Hash, state, 
 		CreatedAt: st.CreatedAt, UpdatedAt: st.UpdatedAt, Branches: []*github.Branch{},
 		Repo: s.repoJSON(r), Sender: creator, Installation: s.eventInstallation(),
 	}
+	var commit map[string]any
 	if cm, err := g.CommitObject(h); err == nil {
 		if rc, err := s.repoCommitJSON(r, g, cm, false); err == nil {
-			ev.Commit = rc
+			commit = s.statusCommit(r, rc)
 		}
 	}
 	for _, b := range sortedBranches(g) {
@@ -43,7 +45,7 @@ func (s *Server) postStatus(r *repo, g *git.Repository, h plumbing.Hash, state, 
 				Commit: &github.RepositoryCommit{SHA: github.String(sha), URL: github.String(s.apiURL(r, "commits", sha))}})
 		}
 	}
-	s.hooks.enqueue("status", statusEvent{StatusEvent: ev, Description: st.Description, TargetURL: st.TargetURL})
+	s.hooks.enqueue("status", statusEvent{StatusEvent: ev, Description: st.Description, TargetURL: st.TargetURL, Commit: commit})
 	s.checksChanged(r, sha)
 	return st
 }
@@ -51,8 +53,46 @@ func (s *Server) postStatus(r *repo, g *git.Repository, h plumbing.Hash, state, 
 // statusEvent keeps the members GitHub sends as null when empty.
 type statusEvent struct {
 	*github.StatusEvent
-	Description *string `json:"description"`
-	TargetURL   *string `json:"target_url"`
+	Description *string        `json:"description"`
+	TargetURL   *string        `json:"target_url"`
+	Commit      map[string]any `json:"commit"`
+}
+
+// statusCommit is the commit a status webhook carries: the REST commit
+// with the members GitHub sends even when empty (null author and
+// committer for commits without a GitHub account, no comments yet).
+func (s *Server) statusCommit(r *repo, rc *github.RepositoryCommit) map[string]any {
+	b, err := json.Marshal(rc)
+	if err != nil {
+		return nil
+	}
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return nil
+	}
+	for _, k := range []string{"author", "committer"} {
+		if _, ok := m[k]; !ok {
+			m[k] = nil
+		}
+	}
+	m["comments_url"] = s.apiURL(r, "commits", rc.GetSHA(), "comments")
+	if c, ok := m["commit"].(map[string]any); ok {
+		c["comment_count"] = 0
+		if tree, ok := c["tree"].(map[string]any); ok {
+			tree["url"] = s.apiURL(r, "git", "trees", rc.GetCommit().GetTree().GetSHA())
+		}
+		v, _ := c["verification"].(map[string]any)
+		if v == nil {
+			v = map[string]any{"verified": false, "reason": "unsigned"}
+			c["verification"] = v
+		}
+		for _, k := range []string{"signature", "payload"} {
+			if _, ok := v[k]; !ok {
+				v[k] = nil
+			}
+		}
+	}
+	return m
 }
 
 // SetStatus posts a commit status on sha (a SHA or a ref) as user, as a CI
