@@ -365,3 +365,59 @@ func TestWebhookShapesMatchGitHub(t *testing.T) {
 		compare("$", load(tc.file), got[len(got)-1])
 	}
 }
+
+// TestRESTShapesHaveRequiredMembers: the new REST answers carry every
+// member GitHub's OpenAPI description lists as required for them.
+func TestRESTShapesHaveRequiredMembers(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.s.Commit(testRepo, "b", map[string]*string{"x": github.String("1")}, "x"); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := e.s.OpenPullRequest(testRepo, "b", "main", "t", "", "alice")
+	id, _ := e.s.CreateCheckRun(testRepo, "b", "policy")
+	auth := "token " + testStatic
+	_, _, _ = e.raw("PATCH", fmt.Sprintf("/api/v3/repos/acme/gitops/check-runs/%d", id), auth,
+		`{"conclusion":"failure","output":{"summary":"s","annotations":[{"path":"x","start_line":1,"end_line":1,"annotation_level":"failure","message":"m"}]}}`)
+	_, _, _ = e.raw("PUT", "/api/v3/repos/acme/gitops/branches/main/protection", auth, `{"required_status_checks":{"strict":false,"contexts":["ci"]},"enforce_admins":null,"required_pull_request_reviews":null,"restrictions":null}`)
+	_, _, _ = e.raw("POST", fmt.Sprintf("/api/v3/repos/acme/gitops/pulls/%d/reviews", n), auth, `{"event":"COMMENT","body":"ok"}`)
+	required := []struct {
+		path, list string
+		keys       string
+	}{
+		{fmt.Sprintf("/check-runs/%d", id), "", "id node_id head_sha name url html_url details_url status conclusion started_at completed_at external_id check_suite output app pull_requests"},
+		{"/commits/b/check-suites", "check_suites", "id node_id head_branch status conclusion head_sha url before after created_at updated_at app head_commit repository latest_check_runs_count check_runs_url pull_requests"},
+		{fmt.Sprintf("/check-runs/%d/annotations", id), "[]", "path blob_href start_line end_line start_column end_column annotation_level title message raw_details"},
+		{fmt.Sprintf("/pulls/%d/reviews", n), "[]", "id node_id user body state commit_id html_url pull_request_url _links author_association"},
+		{"/branches/main/protection/required_status_checks", "", "url contexts_url strict contexts checks"},
+		{fmt.Sprintf("/pulls/%d", n), "", "auto_merge mergeable mergeable_state merged merged_by"},
+	}
+	for _, rq := range required {
+		code, _, body := e.raw("GET", "/api/v3/repos/acme/gitops"+rq.path, auth, "")
+		if code != 200 {
+			t.Errorf("%s = %d %s", rq.path, code, body)
+			continue
+		}
+		var obj map[string]any
+		switch rq.list {
+		case "":
+			_ = json.Unmarshal(body, &obj)
+		case "[]":
+			var l []map[string]any
+			_ = json.Unmarshal(body, &l)
+			if len(l) > 0 {
+				obj = l[0]
+			}
+		default:
+			var m map[string][]map[string]any
+			_ = json.Unmarshal(body, &m)
+			if len(m[rq.list]) > 0 {
+				obj = m[rq.list][0]
+			}
+		}
+		if obj == nil {
+			t.Errorf("%s: nothing listed: %s", rq.path, body)
+			continue
+		}
+		mustHave(t, rq.path, obj, strings.Fields(rq.keys)...)
+	}
+}
