@@ -63,8 +63,7 @@ func (s *Server) handleCreateReview(c *reqCtx) {
 	ci := c.repo.ci()
 	ci.reviews[is.number] = append(ci.reviews[is.number], rv)
 	if state != "PENDING" {
-		s.hooks.enqueue("pull_request_review", &github.PullRequestReviewEvent{Action: github.String("submitted"), Review: rv,
-			PullRequest: s.pullJSON(c.repo, is, false), Repo: s.repoJSON(c.repo), Sender: u, Installation: s.eventInstallation()})
+		s.sendReview(c.repo, is, rv, u)
 		s.checksChanged(c.repo, is.pr.headSHA)
 	}
 	c.json(http.StatusOK, reviewWithLinks(rv))
@@ -134,8 +133,13 @@ func (s *Server) Approve(repoName string, number int, user string) error {
 	rv.NodeID = github.String(fmt.Sprintf("PRR_%d", rv.GetID()))
 	rv.HTMLURL = github.String(s.htmlURL(r, "pull", strconv.Itoa(number)) + "#pullrequestreview-" + fmt.Sprint(rv.GetID()))
 	r.ci().reviews[number] = append(r.ci().reviews[number], rv)
-	s.hooks.enqueue("pull_request_review", &github.PullRequestReviewEvent{Action: github.String("submitted"), Review: rv,
-		PullRequest: s.pullJSON(r, is, false), Repo: s.repoJSON(r), Sender: u, Installation: s.eventInstallation()})
+	s.sendReview(r, is, rv, u)
 	s.checksChanged(r, is.pr.headSHA)
 	return nil
+}
+
+// sendReview sends pull_request_review submitted for rv.
+func (s *Server) sendReview(r *repo, is *issue, rv *github.PullRequestReview, sender *github.User) {
+	s.hooks.enqueue("pull_request_review", map[string]any{"action": "submitted", "review": reviewWithLinks(rv),
+		"pull_request": s.pullJSON(r, is, false), "repository": s.repoJSON(r), "sender": sender, "installation": s.eventInstallation()})
 }
