@@ -214,8 +214,8 @@ func TestAutoMergeWaitsForApproval(t *testing.T) {
 	if err := e.s.EnableAutoMerge(testRepo, n, "merge", "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if e.s.PullRequests(testRepo)[0].Merged {
-		t.Fatal("merged before approval")
+	if pr := e.s.PullRequests(testRepo)[0]; pr.Merged || pr.AutoMerge != "merge" {
+		t.Fatalf("before approval: merged %v, auto-merge %q", pr.Merged, pr.AutoMerge)
 	}
 	if err := e.s.Approve(testRepo, n, "bob"); err != nil {
 		t.Fatal(err)
