@@ -424,3 +424,19 @@ func TestRESTShapesHaveRequiredMembers(t *testing.T) {
 		mustHave(t, rq.path, obj, strings.Fields(rq.keys)...)
 	}
 }
+
+func FuzzCheckRunInput(f *testing.F) {
+	f.Add([]byte(`{"name":"x","head_sha":"abc","status":"completed","conclusion":"success"}`))
+	f.Add([]byte(`{"output":{"title":"t","summary":"s","annotations":[{"path":"a","start_line":2,"end_line":1,"annotation_level":"notice","message":"m"}]}}`))
+	f.Add([]byte(`{"completed_at":"yesterday","output":{"annotations":[{}]}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var in checkRunInput
+		if json.Unmarshal(body, &in) != nil {
+			return
+		}
+		lines, fe := in.validate(true)
+		if len(lines) == 0 && fe == nil && (in.Name == nil || in.HeadSHA == nil) {
+			t.Fatalf("accepted without name or head_sha: %s", body)
+		}
+	})
+}
