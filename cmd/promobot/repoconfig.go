@@ -133,3 +133,12 @@ func byPolicy(raised bool) string {
 	}
 	return ""
 }
+
+// checkRepoConfigPath refuses a --repo-config-path that is not a clean
+// path inside a repository.
+func checkRepoConfigPath(p string) error {
+	if p == "" || len(p) > 255 || strings.ContainsAny(p, "\\\x00") || path.IsAbs(p) || path.Clean(p) != p || p == "." || strings.HasPrefix(p, "../") || p == ".." {
+		return fmt.Errorf("--repo-config-path %q: want a clean relative path inside the repository, e.g. %s", p, rules.DefaultRepoConfigPath)
+	}
+	return nil
+}

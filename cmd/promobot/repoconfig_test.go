@@ -120,3 +120,14 @@ func TestPlanAndStatusReadTheCheckoutsConfiguration(t *testing.T) {
 		t.Fatalf("status: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+func TestRepoConfigPathFlag(t *testing.T) {
+	for p, ok := range map[string]bool{
+		".github/promobot.yaml": true, "promobot.yaml": true, "ops/promobot.yml": true,
+		"": false, "/etc/passwd": false, "../x": false, "a/../../x": false, "a//b": false, `a\b`: false, "a\x00b": false, ".": false,
+	} {
+		if err := checkRepoConfigPath(p); (err == nil) != ok {
+			t.Errorf("checkRepoConfigPath(%q) = %v, want ok %v", p, err, ok)
+		}
+	}
+}
