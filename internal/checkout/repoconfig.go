@@ -169,7 +169,7 @@ func configReporter(ctx context.Context, st prwriter.StatusSetter, in intent.Int
 	}
 	return func(errs rules.Errors) {
 		err := prwriter.Status(ctx, st, in.Repo, commit, "failure", ConfigStatusContext, ConfigDescription(errs), configURL(in, commit, errs))
-		ev := log.Warn().Str("repo", in.Repo).Str("commit", commit).Int("errors", len(errs)).Str("first", errs[0].Error())
+		ev := log.Warn().Str("intent", in.ID).Str("delivery", in.DeliveryID).Str("repo", in.Repo).Str("commit", commit).Int("errors", len(errs)).Str("first", errs[0].Error())
 		if err != nil {
 			ev = ev.AnErr("status", err)
 		}
