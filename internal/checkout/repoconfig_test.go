@@ -173,3 +173,25 @@ func TestConfigDescriptionFitsAStatus(t *testing.T) {
 		t.Fatalf("description %q", d)
 	}
 }
+
+// A configuration path that is not a regular file is an invalid
+// configuration, not "none": the repository asked to configure itself.
+func TestRepositoryConfigurationThatIsNoFile(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.withPolicy(t)
+	inside := "version: 1\n"
+	sha, err := f.gh.Commit(gitopsRepo, "main", map[string]*string{rules.DefaultRepoConfigPath + "/inside.yaml": &inside}, "a directory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.read(t, sha)
+	if !errors.Is(err, ErrInvalidConfig) || !fate.IsTerminal(err) {
+		t.Fatalf("read: %v, want a terminal ErrInvalidConfig", err)
+	}
+	huge := "version: 1\n#" + strings.Repeat("x", rules.MaxFileSize) + "\n"
+	sha = f.writeConfig(t, huge)
+	if _, err = f.read(t, sha); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("oversized: %v", err)
+	}
+}
