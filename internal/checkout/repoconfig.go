@@ -154,7 +154,9 @@ func (s *Source) loadConfig(ctx context.Context, server *rules.Rules, repo strin
 	case err != nil:
 		return &configEntry{err: fmt.Errorf("read %s@%.7s:%s: %w", repo, base.Commit(), path, err)}
 	}
-	rc, err := rules.ParseRepoConfig(rules.ConfigSource{Repo: repo, Path: path, Commit: base.Commit()}, data, server.Policy)
+	// A configuration that names no base branch decides on the branch it
+	// was read from: the rules file's.
+	rc, err := rules.ParseRepoConfig(rules.ConfigSource{Repo: repo, Path: path, Commit: base.Commit(), BaseBranch: server.Defaults.BaseBranch}, data, server.Policy)
 	if err != nil {
 		return &configEntry{err: fate.MarkTerminal(fmt.Errorf("%w %s@%.7s: %w", ErrInvalidConfig, repo, base.Commit(), err))}
 	}

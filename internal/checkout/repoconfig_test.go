@@ -195,3 +195,40 @@ func TestRepositoryConfigurationThatIsNoFile(t *testing.T) {
 		t.Fatalf("oversized: %v", err)
 	}
 }
+
+// A configuration decides on the rules file's base branch unless it names
+// its own; then it is read again, and decides, there.
+func TestRepositoryConfigurationBaseBranch(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rs, err := rules.Parse("promotion-rules.yaml", []byte(strings.Replace(policyRules, "baseBranch: main", "baseBranch: trunk", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.src.Rules = func() *rules.Rules { return rs }
+	content := teamConfig
+	if _, err := f.gh.Commit(gitopsRepo, "trunk", map[string]*string{rules.DefaultRepoConfigPath: &content}, "configure on trunk"); err != nil {
+		t.Fatal(err)
+	}
+	tree, err := f.read(t, f.gh.Branches(gitopsRepo)["trunk"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tree.Rules.Defaults.BaseBranch != "trunk" || tree.Views.Base.Commit() != f.gh.Branches(gitopsRepo)["trunk"] {
+		t.Fatalf("base branch %q at %s: a configuration naming none decides on the rules file's", tree.Rules.Defaults.BaseBranch, tree.Views.Base.Commit())
+	}
+	own := "defaults: { baseBranch: main }\n" + teamConfig
+	if _, err := f.gh.Commit(gitopsRepo, "trunk", map[string]*string{rules.DefaultRepoConfigPath: &own}, "decide on main"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.gh.Commit(gitopsRepo, "main", map[string]*string{rules.DefaultRepoConfigPath: &own}, "configure main"); err != nil {
+		t.Fatal(err)
+	}
+	tree, err = f.read(t, f.gh.Branches(gitopsRepo)["trunk"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if main := f.gh.Branches(gitopsRepo)["main"]; tree.Views.Base.Commit() != main {
+		t.Fatalf("decided on %s, want main's head %s", tree.Views.Base.Commit(), main)
+	}
+}

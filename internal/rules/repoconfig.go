@@ -47,6 +47,9 @@ type ConfigSource struct {
 	Repo   string `json:"repo"`
 	Path   string `json:"path"`
 	Commit string `json:"commit,omitempty"`
+	// BaseBranch is the base branch of a configuration that names none:
+	// the branch it was read from ("": DefaultBaseBranch).
+	BaseBranch string `json:"-"`
 }
 
 // ParseRepoConfig decodes and validates the configuration of repository
@@ -86,6 +89,9 @@ func ParseRepoConfig(src ConfigSource, data []byte, policy *Policy) (*Rules, err
 		bad[e.Field] = true
 	}
 	c := &checker{file: name, vals: d.vals, keys: d.keys, bad: bad, errs: d.errs}
+	if r.Defaults.BaseBranch == "" {
+		r.Defaults.BaseBranch = src.BaseBranch
+	}
 	applyDefaults(r, c)
 	comp := validate(r, c, nil)
 	if len(c.errs) > 0 {
@@ -94,7 +100,7 @@ func ParseRepoConfig(src ConfigSource, data []byte, policy *Policy) (*Rules, err
 	sum := sha256.Sum256(data)
 	comp.digest = hex.EncodeToString(sum[:])
 	comp.file, comp.vals, comp.keys = name, d.vals, d.keys
-	comp.source = &ConfigSource{Repo: src.Repo, Path: name, Commit: src.Commit}
+	comp.source = &ConfigSource{Repo: src.Repo, Path: name, Commit: src.Commit, BaseBranch: r.Defaults.BaseBranch}
 	r.c = comp
 	return r, nil
 }
