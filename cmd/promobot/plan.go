@@ -54,7 +54,7 @@ func newPlan() *cobra.Command {
 			case dec.Refusal != nil:
 				fmt.Fprintln(out, "refused:", dec.Refusal.Reason)
 				for _, g := range dec.Refusal.Gates {
-					fmt.Fprintf(out, "  %s %s: %s\n", mark(g.Open), g.Gate, g.Reason)
+					fmt.Fprintf(out, "  %s %s: %s%s\n", mark(g.Open), g.Gate, g.Reason, byPolicy(g.Policy))
 				}
 				return exitError{2}
 			}
@@ -98,7 +98,10 @@ func writePlan(out io.Writer, p *planner.Plan) error {
 		fmt.Fprintf(out, "# reviewers: %s\n", strings.Join(who, ", "))
 	}
 	for _, g := range p.Gates {
-		fmt.Fprintf(out, "# %s %s: %s\n", mark(g.Open), g.Gate, g.Reason)
+		fmt.Fprintf(out, "# %s %s: %s%s\n", mark(g.Open), g.Gate, g.Reason, byPolicy(g.Policy))
+	}
+	if p.Config != nil {
+		fmt.Fprintf(out, "# configuration: %s of %s\n", p.Config.Path, p.Config.Repo)
 	}
 	for _, e := range p.Edits {
 		if err := writeDiff(out, e); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/promobot/promobot/internal/budget"
 	"github.com/promobot/promobot/internal/ghretry"
 	"github.com/promobot/promobot/internal/queue"
+	"github.com/promobot/promobot/internal/rules"
 )
 
 type mode string
@@ -37,6 +38,7 @@ type serveFlags struct {
 	writesPerMinute   int           // the shared GitHub write budget (internal/budget)
 	writesPerHour     int
 	publicURL         string
+	repoConfigPath    string // where a GitOps repository configures itself (internal/checkout)
 }
 
 func newServe(m mode) *cobra.Command {
@@ -66,6 +68,7 @@ func newServe(m mode) *cobra.Command {
 	stringFlag(fs, &f.logFormat, "log-format", "PROMOBOT_LOG_FORMAT", "json", "log format: json or console")
 	stringFlag(fs, &f.logLevel, "log-level", "PROMOBOT_LOG_LEVEL", "info", "log level")
 	fs.BoolVar(&f.insecure, "insecure-no-signature", false, "accept unsigned webhooks (local experiments only; never in production)")
+	stringFlag(fs, &f.repoConfigPath, "repo-config-path", "PROMOBOT_REPO_CONFIG_PATH", rules.DefaultRepoConfigPath, "where each GitOps repository configures itself, read from its base branch (repositories without it follow the rules file's services)")
 	stringFlag(fs, &f.publicURL, "public-url", "PROMOBOT_PUBLIC_URL", "", "where GitHub reaches promobot, e.g. https://promobot.example.com (webhook: its /webhook); with a token, the redeliver reconciler finds its repository webhooks by it")
 	err := errors.Join(
 		intFlag(fs, &f.workers, "workers", "PROMOBOT_WORKERS", runtime.NumCPU(), "planner workers"),
@@ -103,6 +106,10 @@ func runServe(ctx context.Context, cmd *cobra.Command, m mode, f serveFlags) err
 	}
 	cfg.GitHubBudget.Windows = budget.GitHubWindows(f.writesPerMinute, f.writesPerHour)
 	cfg.RedeliverInterval, cfg.PublicURL = f.redeliverInterval, f.publicURL
+	if err := checkRepoConfigPath(f.repoConfigPath); err != nil {
+		return err
+	}
+	cfg.RepoConfigPath = f.repoConfigPath
 	if f.publicURL != "" {
 		if _, err := app.WebhookURL(f.publicURL); err != nil {
 			return fmt.Errorf("--public-url: %w", err)

@@ -14,19 +14,27 @@ import (
 )
 
 func newValidate() *cobra.Command {
-	var repo string
+	var repo, policy string
 	cmd := &cobra.Command{
-		Use:   "validate RULES",
-		Short: "Check a rules file offline; exit 1 with every error",
+		Use:   "validate FILE",
+		Short: "Check a rules file or a repository configuration offline; exit 1 with every error",
 		Long: `Check a rules file offline and print every error with file, line and column.
 
 With --repo, generators are expanded against the checkout and every target is
 checked there: the path must exist; helm and manifest targets must already set
 the service's image (a kustomization without an images entry is fine: promobot
-adds it).`,
+adds it).
+
+FILE may also be a repository configuration (.github/promobot.yaml, or any
+file named like --repo-config-path): with --policy SERVER_RULES it is checked
+against the organisation policy of that rules file, and what the policy adds
+is listed as "required by organisation policy".`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			stderr := cmd.ErrOrStderr()
+			if policy != "" || isRepoConfig(args[0]) {
+				return validateRepoConfig(cmd.Context(), cmd.OutOrStdout(), stderr, args[0], policy, repo)
+			}
 			rs, err := rules.Load(args[0])
 			if err == nil && repo != "" {
 				rs, err = checkRepo(cmd.Context(), rs, repo, stderr)
@@ -40,6 +48,7 @@ adds it).`,
 		},
 	}
 	cmd.Flags().StringVar(&repo, "repo", "", "GitOps checkout: also check that every target file exists and sets the image")
+	cmd.Flags().StringVar(&policy, "policy", "", "server rules file whose organisation policy a repository configuration is checked against")
 	return cmd
 }
 
@@ -64,9 +73,14 @@ func checkRepo(ctx context.Context, rs *rules.Rules, dir string, stderr io.Write
 	return rs, nil
 }
 
-// loadCheckout loads the rules file and opens the checkout at dir with the
+// loadCheckout loads the rules file (or the checkout's own configuration) and opens the checkout at dir with the
 // rules' generators expanded over it.
 func loadCheckout(ctx context.Context, rulesPath, dir string) (*rules.Rules, *localrepo.Dir, error) {
+	// A checkout that configures itself is read with its configuration,
+	// merged with the rules file's policy.
+	if rs, d, ok, err := openRepoConfig(ctx, rulesPath, dir); ok {
+		return rs, d, err
+	}
 	rs, err := rules.Load(rulesPath)
 	if err != nil {
 		return nil, nil, err
@@ -88,4 +102,30 @@ func openCheckout(ctx context.Context, rs *rules.Rules, dir string) (*rules.Rule
 		return nil, nil, err
 	}
 	return x, d, nil
+}
+
+// validateRepoConfig checks a repository configuration against the policy
+// of the rules file at policyPath (none when empty) and, with dir, against
+// the checkout; it prints what the policy raised.
+func validateRepoConfig(ctx context.Context, stdout, stderr io.Writer, file, policyPath, dir string) error {
+	pol, err := loadPolicy(policyPath, true)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitError{1}
+	}
+	repoName := "local/checkout"
+	if dir != "" {
+		repoName = checkoutRepo(dir)
+	}
+	rs, err := parseRepoConfig(file, file, repoName, "", pol)
+	if err == nil && dir != "" {
+		rs, err = checkRepo(ctx, rs, dir, stderr)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitError{1}
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d environments, %d services)\n", file, len(rs.Environments), len(rs.Services))
+	writePolicyNotes(stdout, rs)
+	return nil
 }

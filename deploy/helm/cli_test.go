@@ -336,7 +336,8 @@ func checkPromobot(t *testing.T, rel *release) {
 			t.Errorf("%s: --nats-url=%s, want nats.url %s", id, flags["nats-url"], url)
 		}
 		for value, flag := range map[string]string{"ackWait": "ack-wait", "leaseTTL": "lease-ttl", "githubApiUrl": "github-api-url",
-			"githubPace": "github-pace", "logLevel": "log-level", "publicUrl": "public-url", "redeliverInterval": "redeliver-interval"} {
+			"githubPace": "github-pace", "logLevel": "log-level", "publicUrl": "public-url", "redeliverInterval": "redeliver-interval",
+			"repoConfigPath": "repo-config-path"} {
 			v, _ := nested(rel.r.values, "promobot", value).(string)
 			if _, set := flags[flag]; v != "" && set && flags[flag] != v {
 				t.Errorf("%s: --%s=%s, want promobot.%s %s", id, flag, flags[flag], value, v)

@@ -74,6 +74,9 @@ type Config struct {
 	// + "/webhook"); with a Token the reconciler finds its repository
 	// webhooks by it.
 	PublicURL string
+	// RepoConfigPath is where each GitOps repository configures itself
+	// (checkout.Source.RepoConfigPath); "": .github/promobot.yaml.
+	RepoConfigPath string
 }
 
 // App is a running promobot.
@@ -201,7 +204,7 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		a.github = clients
 		w := &worker.Worker{
 			Holder:   a.q,
-			Repos:    &checkout.Source{Clients: clients, Mirrors: gitmirror.New(filepath.Join(cfg.DataDir, "mirrors")), Rules: a.rules.Current},
+			Repos:    &checkout.Source{Clients: clients, Mirrors: gitmirror.New(filepath.Join(cfg.DataDir, "mirrors")), Rules: a.rules.Current, RepoConfigPath: cfg.RepoConfigPath, Log: log},
 			Writer:   &prwriter.Writer{State: kvState{a.q.State()}},
 			Commands: &chatops.Commands{Replies: kvState{a.q.State()}, Log: log, Self: clients.Identity},
 			Log:      log, Now: time.Now, Observe: cfg.Observe,

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/promobot/promobot/internal/chatops"
 	"github.com/promobot/promobot/internal/ghapp"
 	"github.com/promobot/promobot/internal/gitmirror"
@@ -63,8 +65,15 @@ type Source struct {
 	// Now is the clock of the no-op check's gates; nil: time.Now. Use the
 	// worker's clock.
 	Now func() time.Time
+	// RepoConfigPath is where a GitOps repository configures itself
+	// (--repo-config-path); "": rules.DefaultRepoConfigPath. See repoconfig.go.
+	RepoConfigPath string
+	// Log receives configuration decisions (an invalid configuration, a
+	// repository outside the policy); the zero value logs nothing.
+	Log zerolog.Logger
 
 	expansions rules.Expansions
+	configs    configs
 }
 
 // Open returns the intent's repository. It asks GitHub at most for the
@@ -110,6 +119,9 @@ func (s sourceStatuses) CreateStatus(ctx context.Context, repo, sha string, st p
 func (s *Source) read(ctx context.Context, inst *ghapp.Installation, in intent.Intent) (Tree, error) {
 	asked := time.Now()
 	rs := s.Rules()
+	if err := s.allowed(rs, in.Repo); err != nil {
+		return Tree{}, err
+	}
 	cloneURL, err := s.Clients.CloneURL(ctx, inst, in.Repo, in.Source.CloneURL)
 	if err != nil {
 		return Tree{}, err
@@ -127,7 +139,7 @@ func (s *Source) read(ctx context.Context, inst *ghapp.Installation, in intent.I
 	} else {
 		var t Tree
 		var ok bool
-		if t, ok, err = s.reuse(ctx, rs, in, cloneURL, creds, branch, asked); ok || err != nil {
+		if t, ok, err = s.reuse(ctx, rs, in, cloneURL, creds, branch, asked, inst); ok || err != nil {
 			return t, err
 		}
 		err = s.Mirrors.FetchSince(ctx, in.Repo, cloneURL, creds, asked)
@@ -139,15 +151,33 @@ func (s *Source) read(ctx context.Context, inst *ghapp.Installation, in intent.I
 	if err != nil {
 		return Tree{}, fmt.Errorf("read %s: %w", in.Repo, err)
 	}
-	return s.tree(ctx, rs, in, v, branch)
+	return s.tree(ctx, rs, in, v, branch, inst)
 }
 
 // tree reads the base branch head and the promotion branches from one view
-// of the mirror (so both are as of the same fetch).
-func (s *Source) tree(ctx context.Context, rs *rules.Rules, in intent.Intent, v *gitmirror.View, branch string) (Tree, error) {
+// of the mirror (so both are as of the same fetch), with the rules that
+// decide there: the repository's own configuration at that head, or the
+// server's (repoconfig.go).
+func (s *Source) tree(ctx context.Context, rs *rules.Rules, in intent.Intent, v *gitmirror.View, branch string, inst *ghapp.Installation) (Tree, error) {
 	base, err := v.Snapshot(ctx, branch)
 	if err != nil {
 		return Tree{}, fmt.Errorf("read %s@%s: %w", in.Repo, branch, err)
+	}
+	server := rs
+	rs, err = s.RulesAt(ctx, server, in.Repo, base, s.reporter(ctx, inst, in, base.Commit()))
+	if err != nil {
+		return Tree{}, err
+	}
+	if own := rs.Defaults.BaseBranch; rs != server && own != "" && own != branch {
+		// The configuration names its own base branch: it decides from
+		// there, and is read again at that branch's head.
+		branch = own
+		if base, err = v.Snapshot(ctx, branch); err != nil {
+			return Tree{}, fmt.Errorf("read %s@%s: %w", in.Repo, branch, err)
+		}
+		if rs, err = s.RulesAt(ctx, server, in.Repo, base, s.reporter(ctx, inst, in, base.Commit())); err != nil {
+			return Tree{}, err
+		}
 	}
 	rs, err = s.expansions.For(ctx, rs, in.Repo, base.Commit(), base.FS())
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/promobot/promobot/internal/ghapp"
 	"github.com/promobot/promobot/internal/gitmirror"
 	"github.com/promobot/promobot/internal/intent"
 	"github.com/promobot/promobot/internal/planner"
@@ -68,7 +69,7 @@ const (
 //
 // Commands (ChatOps) always fetch: their Read serves several services and
 // the authorisation, and people are waiting for what they asked for.
-func (s *Source) reuse(ctx context.Context, rs *rules.Rules, in intent.Intent, cloneURL string, creds gitmirror.Credentials, branch string, asked time.Time) (Tree, bool, error) {
+func (s *Source) reuse(ctx context.Context, rs *rules.Rules, in intent.Intent, cloneURL string, creds gitmirror.Credentials, branch string, asked time.Time, inst *ghapp.Installation) (Tree, bool, error) {
 	if in.Command() || in.Kind == intent.KindReply {
 		return Tree{}, false, nil
 	}
@@ -95,7 +96,7 @@ func (s *Source) reuse(ctx context.Context, rs *rules.Rules, in intent.Intent, c
 			return Tree{}, false, nil // not here yet (or unreadable): fetch
 		}
 	}
-	t, err := s.tree(ctx, rs, in, v, branch)
+	t, err := s.tree(ctx, rs, in, v, branch, inst)
 	if err != nil || !s.skips(ctx, t, in) {
 		return Tree{}, false, nil // the fresh read decides, and reports any error
 	}

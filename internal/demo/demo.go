@@ -64,13 +64,16 @@ func (h *Harness) RequestPromotion(ctx context.Context, r Request) (string, erro
 }
 
 // PR returns the pull request with number n.
-func (h *Harness) PR(n int) (githubtest.PR, error) {
-	for _, pr := range h.GitHub.PullRequests(GitOpsRepo) {
+func (h *Harness) PR(n int) (githubtest.PR, error) { return h.PRIn(GitOpsRepo, n) }
+
+// PRIn returns the pull request of repo with number n.
+func (h *Harness) PRIn(repo string, n int) (githubtest.PR, error) {
+	for _, pr := range h.GitHub.PullRequests(repo) {
 		if pr.Number == n {
 			return pr, nil
 		}
 	}
-	return githubtest.PR{}, fmt.Errorf("no pull request #%d in %s", n, GitOpsRepo)
+	return githubtest.PR{}, fmt.Errorf("no pull request #%d in %s", n, repo)
 }
 
 // Run narrates the whole flow on out.

@@ -12,16 +12,18 @@ import (
 
 	"github.com/promobot/promobot/internal/fate"
 	"github.com/promobot/promobot/internal/intent"
+	"github.com/promobot/promobot/internal/rules"
 )
 
 //go:embed body.md.tmpl
 var bodyTemplate string
 
 var bodyTmpl = template.Must(template.New("body").Funcs(template.FuncMap{
-	"ref":   refString,
-	"short": shortSHA,
-	"code":  code,
-	"gates": GateSummary,
+	"ref":             refString,
+	"short":           shortSHA,
+	"code":            code,
+	"gates":           GateSummary,
+	"policyApprovals": policyApprovals,
 }).Parse(bodyTemplate))
 
 // Metadata is the hidden machine-readable block at the end of every
@@ -35,6 +37,9 @@ type Metadata struct {
 	From     string           `json:"from,omitempty"`
 	Services []MetadataChange `json:"services"`
 	Ticket   string           `json:"ticket,omitempty"`
+	// Config is the repository configuration the decision was made with
+	// (its file and commit); absent: the server's rules file.
+	Config *rules.ConfigSource `json:"config,omitempty"`
 }
 
 // MetadataChange is one service's move in the metadata block.
@@ -94,7 +99,7 @@ const (
 // alone cannot fit does it shrink to each service and its new tag (what
 // reading it back needs); past that the promotion is too large for one PR.
 func RenderBody(p *Plan, in intent.Intent, from string) (string, error) {
-	md := Metadata{Version: 1, Intent: in.ID, Kind: in.Kind, Repo: p.Target.Repo, Env: p.Target.Env, From: from, Ticket: p.Ticket}
+	md := Metadata{Version: 1, Intent: in.ID, Kind: in.Kind, Repo: p.Target.Repo, Env: p.Target.Env, From: from, Ticket: p.Ticket, Config: p.Config}
 	for _, c := range p.Changes {
 		md.Services = append(md.Services, MetadataChange{Name: c.Service, Path: c.Path, From: refString(c.Old), To: refString(c.New)})
 	}

@@ -58,6 +58,7 @@ func checkGates(ctx context.Context, in GateInput) ([]GateResult, error) {
 			return nil, fmt.Errorf("%s gate: %w", g.Name(), err)
 		}
 		r.Gate = g.Name()
+		r.Policy = raisedBy(r.Gate, in.Env.Policy)
 		out = append(out, r)
 	}
 	return out, nil
@@ -77,7 +78,7 @@ func GateSummary(gs []GateResult) string {
 		default:
 			mark = "⛔"
 		}
-		fmt.Fprintf(&b, "- %s %s: %s\n", mark, g.Gate, oneLine(g.Reason))
+		fmt.Fprintf(&b, "- %s %s: %s%s\n", mark, g.Gate, oneLine(g.Reason), policyNote(g.Policy))
 	}
 	return b.String()
 }

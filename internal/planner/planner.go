@@ -97,6 +97,7 @@ type GateResult struct {
 	Open    bool      `json:"open"`
 	Reason  string    `json:"reason"`
 	RetryAt time.Time `json:"retryAt,omitzero"` // set when the gate opens with time
+	Policy  bool      `json:"policy,omitempty"` // the organisation policy raised what this gate checks
 }
 
 // Plan is what the writer applies: every fact it needs is decided here
@@ -136,6 +137,8 @@ type Plan struct {
 	Gates         []GateResult
 	Ticket        string
 	TicketURL     string
+	Policy        rules.PolicyMarks   // what organisation policy raised in the target environment
+	Config        *rules.ConfigSource // the repository configuration decided with; nil: the server's rules
 }
 
 // Refusal says a gate is closed. RetryAt is set when the gate opens with time.
@@ -204,6 +207,8 @@ func Decide(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, now
 		AutoMerge:  env.AutoMerge,
 		Reviewers:  env.Reviewers,
 		Labels:     env.Labels,
+		Policy:     env.Policy,
+		Config:     configOf(rs),
 	}
 	from := in.From
 	var tags, skips []string

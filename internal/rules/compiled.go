@@ -14,7 +14,8 @@ type compiled struct {
 	digest string
 	vals   map[string]pos // field path → value position, for errors found after Parse (Expand)
 	keys   map[string]pos
-	base   *Rules // the unexpanded rules, for an expanded copy
+	base   *Rules        // the unexpanded rules, for an expanded copy
+	source *ConfigSource // a repository configuration's origin; nil: the server's file
 
 	// origins names the generator and directory of each generated service,
 	// recorded by the expansion that made it.

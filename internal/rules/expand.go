@@ -230,6 +230,7 @@ func (r *Rules) withServices(c *checker, cands []candidate) *Rules {
 	comp := validate(&out, c, entries)
 	comp.digest, comp.file, comp.vals, comp.keys = r.c.digest, r.c.file, r.c.vals, r.c.keys
 	comp.base = r
+	comp.source = r.c.source
 	comp.origins = made
 	out.c = comp
 	return &out

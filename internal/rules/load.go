@@ -223,6 +223,7 @@ func validate(r *Rules, c *checker, entries []svcEntry) *compiled {
 			validateService(c, r, s, p+".service", defaultTagRE, envs)
 		}
 	}
+	applyPolicy(r, c, comp, entries)
 	return comp
 }
 

@@ -62,6 +62,10 @@ func TestSchemaMatchesTypes(t *testing.T) {
 		"target":           reflect.TypeFor[Target](),
 		"generator":        reflect.TypeFor[Generator](),
 		"generatorService": reflect.TypeFor[GeneratorService](),
+		"policy":           reflect.TypeFor[Policy](),
+		"envPolicy":        reflect.TypeFor[EnvPolicy](),
+		"policyReviewers":  reflect.TypeFor[PolicyReviewers](),
+		"allowList":        reflect.TypeFor[AllowList](),
 	}
 	for name, typ := range defs {
 		raw, ok := root.Defs[name]

@@ -17,6 +17,9 @@ type Rules struct {
 	Environments []Environment `yaml:"environments" json:"environments"`
 	Services     []Service     `yaml:"services" json:"services"`
 	Generators   []Generator   `yaml:"generators" json:"generators,omitempty"`
+	// Policy is the organisation policy every repository configuration
+	// is merged with (server rules file only); see policy.go.
+	Policy *Policy `yaml:"policy" json:"policy,omitempty"`
 
 	// compiled state, filled by Load; see compiled.go
 	c *compiled
@@ -225,6 +228,8 @@ type EnvSettings struct {
 	Windows      []Window
 	Labels       []string // defaults.labels + environment labels + "env:<name>"
 	BaseBranch   string
+	// Policy says what organisation policy raised in these settings.
+	Policy PolicyMarks
 }
 
 // ServiceEnv names one environment of one service.

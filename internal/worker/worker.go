@@ -8,6 +8,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -132,6 +133,10 @@ func (w *Worker) promote(ctx context.Context, repo checkout.Repo, in intent.Inte
 	}
 	defer release()
 	tree, err := repo.Read(ctx)
+	if errors.Is(err, checkout.ErrIgnored) {
+		res.Outcome, res.Reason = Skipped, err.Error()
+		return res, nil
+	}
 	if err != nil {
 		return res, err
 	}

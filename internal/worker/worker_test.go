@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promobot/promobot/internal/checkout"
 	"github.com/promobot/promobot/internal/fate"
 	"github.com/promobot/promobot/internal/intent"
 	"github.com/promobot/promobot/internal/prwriter/prwritertest"
@@ -177,6 +178,16 @@ func TestHandleFailures(t *testing.T) {
 		f.repos.readErr = fate.Terminalf("expand generators: clash")
 		if out := f.w.Handle(context.Background(), deliver(t, promoteIntent("staging"))); out.Action != queue.Terminal {
 			t.Errorf("%v", out.Action)
+		}
+	})
+	t.Run("repository outside the organisation policy", func(t *testing.T) {
+		f := newFixture(t)
+		f.repos.readErr = fmt.Errorf("evil/gitops: %w", checkout.ErrIgnored)
+		if out := f.w.Handle(context.Background(), deliver(t, promoteIntent("staging"))); out.Action != queue.Ack {
+			t.Errorf("%v, want ack: an ignored repository is skipped", out.Action)
+		}
+		if len(f.results) != 1 || f.results[0].Outcome != Skipped || len(f.src.Statuses) != 0 {
+			t.Errorf("results %+v statuses %+v: want one skip, nobody told", f.results, f.src.Statuses)
 		}
 	})
 	t.Run("target held too long", func(t *testing.T) {

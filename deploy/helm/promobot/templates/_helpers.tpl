@@ -166,6 +166,9 @@ promobot's command line for one component (server, webhook, worker):
 {{- end }}
 - --log-format={{ $p.logFormat }}
 - --log-level={{ $p.logLevel }}
+{{- with $p.repoConfigPath }}
+- --repo-config-path={{ . }}
+{{- end }}
 {{- with $p.ackWait }}
 - --ack-wait={{ . }}
 {{- end }}
