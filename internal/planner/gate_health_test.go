@@ -180,11 +180,11 @@ func TestHealthGateStopsAsking(t *testing.T) {
 func TestMergedPR(t *testing.T) {
 	for msg, want := range map[string]int{
 		"Merge pull request #12 from acme/promobot/staging/web\n\nPromote": 12,
-		"Promote web v2 to staging (#34)":                                 34,
-		"Promote web v2 to staging (#34)\n\n* body":                       34,
-		"promote web v2 to dev":                                           0,
-		"Fix (#0)":                                                        0,
-		"Merge pull request #99999999999999999999 from x":                 0,
+		"Promote web v2 to staging (#34)":                                  34,
+		"Promote web v2 to staging (#34)\n\n* body":                        34,
+		"promote web v2 to dev":                                            0,
+		"Fix (#0)":                                                         0,
+		"Merge pull request #99999999999999999999 from x":                  0,
 	} {
 		if got := mergedPR(msg); got != want {
 			t.Errorf("mergedPR(%q) = %d, want %d", msg, got, want)
