@@ -41,6 +41,11 @@ type Pull struct {
 	MergeableState string // clean, blocked, unstable, behind, dirty, draft, has_hooks, unknown
 	// AutoMerge is true when GitHub's auto-merge is already enabled.
 	AutoMerge bool
+	// Who wrote it and from where: only promobot's own PRs are merged.
+	Body     string
+	UserType string // "Bot" for an App
+	HeadRef  string
+	HeadRepo string // owner/name
 }
 
 // Comment is a comment on a pull request.
@@ -158,8 +163,12 @@ func Failed(ctx context.Context, gh GitHub, repo string, number int, check, url 
 	if err != nil {
 		return Result{}, fmt.Errorf("get pull request #%d: %w", number, ghretry.Fate(err, time.Now()))
 	}
-	if pr.Merged || pr.State != "open" {
+	switch {
+	case pr.Merged || pr.State != "open":
 		return Result{Outcome: NotPending, Reason: "the pull request is not open"}, nil
+	case pr.AutoMerge:
+		// GitHub's auto-merge decides: it waits for required checks only.
+		return Result{Outcome: NotPending, Reason: "GitHub's auto-merge is enabled"}, nil
 	}
 	why := fmt.Sprintf("check %q failed", check)
 	if url != "" {
@@ -243,4 +252,18 @@ func chooseMethod(want string, allowed []string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// Merger is Finish and Failed as methods, for consumers that declare them
+// as an interface.
+type Merger struct{}
+
+// Finish calls Finish.
+func (Merger) Finish(ctx context.Context, gh GitHub, repo string, number int, method string, native bool) (Result, error) {
+	return Finish(ctx, gh, repo, number, method, native)
+}
+
+// Failed calls Failed.
+func (Merger) Failed(ctx context.Context, gh GitHub, repo string, number int, check, url string) (Result, error) {
+	return Failed(ctx, gh, repo, number, check, url)
 }

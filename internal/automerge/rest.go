@@ -89,6 +89,8 @@ func (r rest) Pull(ctx context.Context, repo string, number int) (Pull, error) {
 		Number: pr.GetNumber(), NodeID: pr.GetNodeID(), State: pr.GetState(), Merged: pr.GetMerged(),
 		HeadSHA: pr.GetHead().GetSHA(), Mergeable: pr.Mergeable, MergeableState: pr.GetMergeableState(),
 		AutoMerge: pr.AutoMerge != nil,
+		Body:      pr.GetBody(), UserType: pr.GetUser().GetType(),
+		HeadRef: pr.GetHead().GetRef(), HeadRepo: pr.GetHead().GetRepo().GetFullName(),
 	}, nil
 }
 

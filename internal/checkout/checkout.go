@@ -36,7 +36,10 @@ type Repo struct {
 	Statuses prwriter.StatusSetter
 	// Merge finishes autoMerge pull requests (internal/automerge).
 	Merge automerge.GitHub
-	Read  func(ctx context.Context) (Tree, error)
+	// Commits comments on commits (a failed health check after a direct
+	// commit).
+	Commits CommitComments
+	Read    func(ctx context.Context) (Tree, error)
 }
 
 // Tree is the repository at its base branch head, as decisions read it.
@@ -83,6 +86,7 @@ func (s *Source) Open(ctx context.Context, in intent.Intent) (Repo, error) {
 		ChatOps:  chatops.REST(inst.Client),
 		Statuses: sourceStatuses{s.Clients, in.Source.InstallationID, inst.ID, w},
 		Merge:    automerge.REST(inst.Client),
+		Commits:  RESTCommitComments(inst.Client),
 		Read: func(ctx context.Context) (Tree, error) {
 			t, err := s.read(ctx, inst, in)
 			if err == nil {

@@ -136,3 +136,39 @@ func pick(names []string, all []planner.CheckResult) []planner.CheckResult {
 	}
 	return out
 }
+
+// CommitComments reads and writes comments on commits (a direct commit
+// has no PR to tell).
+type CommitComments interface {
+	ListCommitComments(ctx context.Context, repo, sha string) ([]string, error)
+	CreateCommitComment(ctx context.Context, repo, sha, body string) error
+}
+
+// RESTCommitComments adapts a go-github client to CommitComments.
+func RESTCommitComments(gh *github.Client) CommitComments { return restChecks{gh} }
+
+func (r restChecks) ListCommitComments(ctx context.Context, repo, sha string) ([]string, error) {
+	owner, name, _ := strings.Cut(repo, "/")
+	var out []string
+	opt := &github.ListOptions{PerPage: 100}
+	for range maxCheckPages {
+		cs, resp, err := r.gh.Repositories.ListCommitComments(ctx, owner, name, sha, opt)
+		if err != nil {
+			return nil, ghretry.Fate(err, time.Now())
+		}
+		for _, c := range cs {
+			out = append(out, c.GetBody())
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opt.Page = resp.NextPage
+	}
+	return out, nil
+}
+
+func (r restChecks) CreateCommitComment(ctx context.Context, repo, sha, body string) error {
+	owner, name, _ := strings.Cut(repo, "/")
+	_, _, err := r.gh.Repositories.CreateComment(ctx, owner, name, sha, &github.RepositoryComment{Body: &body})
+	return ghretry.Fate(err, time.Now())
+}
