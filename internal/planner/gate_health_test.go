@@ -191,3 +191,18 @@ func TestMergedPR(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMergedPR: any commit message gives a PR number or none, never a
+// panic, and a number only when the first line says so.
+func FuzzMergedPR(f *testing.F) {
+	for _, s := range []string{"Merge pull request #12 from a/b", "Title (#3)", "(#", "Merge pull request #-1 ", "x\n(#4)", "(#99999999999999999999)"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, msg string) {
+		n := mergedPR(msg)
+		line, _, _ := strings.Cut(msg, "\n")
+		if n < 0 || n > 0 && !strings.Contains(line, "#") {
+			t.Fatalf("mergedPR(%q) = %d", msg, n)
+		}
+	})
+}
