@@ -159,3 +159,59 @@ func TestClosedLoop(t *testing.T) {
 		t.Errorf("undocumented request: %v", err)
 	}
 }
+
+// TestMergesItselfWithoutGitHubAutoMerge: the repository does not allow
+// auto-merge, so promobot merges the staging PR itself once a status event
+// shows it clean — not while the required check is pending or failing, and
+// a failure is told once.
+func TestMergesItselfWithoutGitHubAutoMerge(t *testing.T) {
+	h, ctx := startWith(t, demo.Options{Rules: []byte(closedLoopRules)})
+	gh := h.GitHub
+	if err := gh.RequireChecks(demo.GitOpsRepo, "main", false, "ci"); err != nil {
+		t.Fatal(err)
+	}
+	build(t, ctx, h, "PAY-8: smaller refunds", 8)
+	expect(t, ctx, h, 0, worker.Committed)
+	stg := expect(t, ctx, h, 1, worker.Opened)
+	pr := findPR(t, h, stg.PR)
+	status := func(state string) {
+		t.Helper()
+		if err := gh.SetStatus(demo.GitOpsRepo, pr.HeadSHA, "ci", state, "https://ci.example.com/runs/8", "ci-bot"); err != nil {
+			t.Fatal(err)
+		}
+		if err := gh.WaitIdle(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 2
+	handled := func(what string) {
+		t.Helper()
+		_, i := awaitWhere(t, ctx, h, n, what, func(r worker.Result) bool { return r.Intent.Event == "status" })
+		n = i + 1
+	}
+	status("pending") // a pending status asks for nothing
+	status("failure")
+	handled("the failed check")
+	status("failure") // the same failure again: not told twice
+	handled("the failed check again")
+	if p := findPR(t, h, pr.Number); p.Merged {
+		t.Fatal("merged through a failing required check")
+	}
+	var told int
+	for _, c := range replies(h, pr.Number) {
+		if strings.HasPrefix(c.Body, "<!-- promobot:automerge:") && strings.Contains(c.Body, "[ci](https://ci.example.com/runs/8) failed") {
+			told++
+		}
+	}
+	if told != 1 {
+		t.Errorf("%d comments about the failed check, want 1: %+v", told, replies(h, pr.Number))
+	}
+	status("success")
+	handled("the passing check")
+	if p := findPR(t, h, pr.Number); !p.Merged {
+		t.Fatalf("staging PR not merged once the required check passed: %+v", p)
+	}
+	if got := renderImage(t, h, "main", "staging"); !strings.HasSuffix(got, h.GitHub.Branches(demo.SourceRepo)["main"][:7]) {
+		t.Errorf("main's staging renders %s after the merge", got)
+	}
+}
