@@ -46,9 +46,10 @@ type CheckResult struct {
 	URL   string
 }
 
-// CheckFailure is a health check that failed: the gate's reason names it,
-// and the worker tells the people who brought the tag into the
-// environment, on that PR or on that commit.
+// CheckFailure is a health check that failed, or checks that never
+// succeeded before the timeout: the gate's reason names them, and the
+// worker tells the people who brought the tag into the environment, on
+// that PR or on that commit.
 type CheckFailure struct {
 	Check  string `json:"check"`
 	URL    string `json:"url,omitempty"`
@@ -57,6 +58,9 @@ type CheckFailure struct {
 	PR     int    `json:"pr,omitempty"`    // the PR that commit merged, when its message names one
 	Tag    string `json:"tag"`             // service and tag, as shown
 	OnSHA  string `json:"onSha,omitempty"` // the commit the failure was reported on
+	// TimedOut is the health timeout when no check failed but some never
+	// succeeded in time (Check then names them).
+	TimedOut time.Duration `json:"timedOut,omitempty"`
 }
 
 // HealthRecheck bounds how long a promotion waiting for its health checks
@@ -202,8 +206,9 @@ func judgeHealth(ctx context.Context, chk Checks, run []Commit, names []string, 
 	sort.Strings(missing)
 	deadline := arrival.When.Add(timeout)
 	if !now.Before(deadline) {
-		return GateResult{Reason: fmt.Sprintf("%s is not healthy in %s: no success from %s within %s of reaching it (since %s)",
-			what, env, strings.Join(missing, ", "), timeout, arrival.When.UTC().Format(time.RFC3339))}, nil
+		f := &CheckFailure{Check: strings.Join(missing, ", "), Env: env, Commit: arrival.SHA, PR: mergedPR(arrival.Message), Tag: what, TimedOut: timeout}
+		return GateResult{Failed: f, Reason: fmt.Sprintf("%s is not healthy in %s: no success from %s within %s of reaching it (since %s)",
+			what, env, f.Check, timeout, arrival.When.UTC().Format(time.RFC3339))}, nil
 	}
 	next := now.Add(HealthRecheck)
 	if next.After(deadline) {

@@ -21,8 +21,9 @@ import (
 const healthMarker = "<!-- promobot:health:"
 
 // tellUnhealthy tells the people who brought a tag into an environment
-// that a health check failed there: one comment on the PR that brought it,
-// or on the commit for a direct commit. Other refusals tell nobody here.
+// that a health check failed there, or never succeeded before the timeout:
+// one comment on the PR that brought it, or on the commit for a direct
+// commit. Other refusals tell nobody here.
 func (w *Worker) tellUnhealthy(ctx context.Context, repo checkout.Repo, in intent.Intent, r *planner.Refusal, log zerolog.Logger) error {
 	var f *planner.CheckFailure
 	for _, g := range r.Gates {
@@ -41,7 +42,10 @@ func (w *Worker) tellUnhealthy(ctx context.Context, repo checkout.Repo, in inten
 		check = fmt.Sprintf("[%s](%s)", strings.ReplaceAll(f.Check, "]", ")"), f.URL)
 	}
 	body := fmt.Sprintf("%s\n⛔ **%s is not healthy in %s**: check %s failed", mark, f.Tag, f.Env, check)
-	if f.OnSHA != "" {
+	switch {
+	case f.TimedOut > 0:
+		body = fmt.Sprintf("%s\n⛔ **%s is not healthy in %s**: no success from %s within %s of reaching it", mark, f.Tag, f.Env, check, f.TimedOut)
+	case f.OnSHA != "":
 		body += fmt.Sprintf(" on %.7s", f.OnSHA)
 	}
 	body += fmt.Sprintf(".\n\npromobot will not promote it out of %s until the check succeeds on a commit that runs it.", f.Env)

@@ -169,3 +169,20 @@ func TestWaitingForHealthRetriesByTheBackstop(t *testing.T) {
 		t.Errorf("a wait told someone")
 	}
 }
+
+func TestHealthTimeoutTold(t *testing.T) {
+	f := closeLoopFixture(t, automerge.Settings{Methods: []string{"merge"}})
+	f.repos.checks = checksView{run: []planner.Commit{{SHA: "c1", Message: "Merge pull request #7 from acme/promobot/staging/payment-service", When: now.Add(-31 * time.Minute)}}}
+	f.repos.base.files["apps/payment-service/overlays/staging/kustomization.yaml"] = overlay("sha-3333333")
+	in := promoteIntent("prod")
+	in.From, in.Part = "staging", "prod-eu"
+	if out := f.w.Handle(context.Background(), deliver(t, in)); out.Action != queue.Ack {
+		t.Fatalf("action %v, want ack: a timeout is final", out.Action)
+	}
+	if r := f.last(t); r.Outcome != Refused || !strings.Contains(r.Reason, "within 30m0s") {
+		t.Errorf("result %s %q, want refused after the timeout", r.Outcome, r.Reason)
+	}
+	if cs := f.repos.merge.Commented(7); len(cs) != 1 || !strings.Contains(cs[0].Body, "no success from `continuous-delivery/payment-service-staging` within 30m0s") {
+		t.Errorf("comments on #7 %+v, want one saying the check never succeeded", cs)
+	}
+}
