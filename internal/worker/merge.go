@@ -74,7 +74,7 @@ func (w *Worker) merge(ctx context.Context, repo checkout.Repo, in intent.Intent
 			return res, fmt.Errorf("pull request #%d: %w", n, err)
 		}
 		if r.Outcome == automerge.Merged {
-			res.Outcome, res.PR = Committed, n
+			res.Outcome, res.PR = Merged, n
 		}
 		reasons = append(reasons, fmt.Sprintf("#%d: %s", n, r.Reason))
 	}

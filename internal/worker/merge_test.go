@@ -103,6 +103,10 @@ func TestMergeIntents(t *testing.T) {
 			} else if got := calls[1:]; len(calls) < 1 || !slices.Equal(got[:min(len(got), len(tc.wantCalls))], tc.wantCalls) {
 				t.Errorf("calls %q, want (after the first read) %q", calls, tc.wantCalls)
 			}
+			merged := slices.ContainsFunc(f.results, func(r Result) bool { return r.Outcome == Merged && r.PR == 1 })
+			if want := slices.Contains(tc.wantCalls, "merge 1 squash"); merged != want {
+				t.Errorf("a merged result: %v, want %v", merged, want)
+			}
 			cs := f.repos.merge.Commented(1)
 			if tc.comment == "" && len(cs) > 0 || tc.comment != "" && (len(cs) != 1 || !strings.Contains(cs[0].Body, tc.comment)) {
 				t.Errorf("comments %+v, want %q once", cs, tc.comment)
