@@ -48,6 +48,9 @@ type repoInfo struct {
 
 type prRef struct {
 	Number int `json:"number"`
+	Head   struct {
+		Ref string `json:"ref"`
+	} `json:"head"`
 }
 
 // prRefs decodes a pull_requests list.
@@ -102,6 +105,7 @@ type reviewEvent struct {
 		Number int64 `json:"number"`
 		Head   struct {
 			SHA string `json:"sha"`
+			Ref string `json:"ref"`
 		} `json:"head"`
 	} `json:"pull_request"`
 }
@@ -191,7 +195,7 @@ func classifyCheckSuite(rs *rules.Rules, d Delivery, ev *checkSuiteEvent, c *cla
 			check.Name = "check suite"
 		}
 	}
-	return mergeIntents(d, c, ev.Repository, cs.HeadSHA, check, nil, prs)
+	return mergeIntents(rs, d, c, ev.Repository, cs.HeadSHA, check, nil, prs)
 }
 
 func classifyReview(rs *rules.Rules, d Delivery, ev *reviewEvent, c *classification) error {
@@ -205,7 +209,9 @@ func classifyReview(rs *rules.Rules, d Delivery, ev *reviewEvent, c *classificat
 		c.note = "not an approval"
 		return nil
 	}
-	return mergeIntents(d, c, ev.Repository, ev.PullRequest.Head.SHA, nil, nil, []prRef{{Number: int(min(ev.PullRequest.Number, 1<<31-1))}})
+	pr := prRef{Number: int(min(ev.PullRequest.Number, 1<<31-1))}
+	pr.Head.Ref = ev.PullRequest.Head.Ref
+	return mergeIntents(rs, d, c, ev.Repository, ev.PullRequest.Head.SHA, nil, nil, []prRef{pr})
 }
 
 // checked classifies a finished status or check run: health on the base
@@ -234,7 +240,7 @@ func checked(rs *rules.Rules, d Delivery, c *classification, repo repoInfo, sha 
 	}
 	// A success on a PR's head may make it mergeable; a failure is told
 	// once, with its name and link.
-	if err := mergeIntents(d, c, repo, sha, failureOnly(check), others, prs); err != nil {
+	if err := mergeIntents(rs, d, c, repo, sha, failureOnly(check), others, prs); err != nil {
 		return err
 	}
 	if len(c.intents) == 0 && c.note == "" {
@@ -267,10 +273,11 @@ func healthIntents(rs *rules.Rules, d Delivery, c *classification, repo repoInfo
 
 // mergeIntents asks the worker to look at each PR (by number) or each
 // branch's PR again.
-func mergeIntents(d Delivery, c *classification, repo repoInfo, sha string, check *intent.Check, branches []string, prs []prRef) error {
+func mergeIntents(rs *rules.Rules, d Delivery, c *classification, repo repoInfo, sha string, check *intent.Check, branches []string, prs []prRef) error {
 	if !intent.ValidRepo(c.repo) {
 		return fmt.Errorf("%w: repository %q", ErrInvalid, c.repo)
 	}
+	ours := autoMergeBranches(rs, c.repo)
 	mk := func(src intent.SourceRef) {
 		src.Repo, src.SHA, src.CloneURL, src.HTMLBase, src.InstallationID = c.repo, sha, repo.CloneURL, htmlBase(repo.HTMLURL, c.repo), c.installation
 		c.intents = append(c.intents, intent.Intent{
@@ -280,19 +287,21 @@ func mergeIntents(d Delivery, c *classification, repo repoInfo, sha string, chec
 	}
 	n := 0
 	for _, pr := range prs {
-		if pr.Number > 0 && n < maxMergeBranches {
+		if pr.Number > 0 && n < maxMergeBranches && ours(pr.Head.Ref) {
 			mk(intent.SourceRef{Issue: pr.Number})
 			n++
 		}
 	}
-	if len(prs) > 0 {
-		return nil // the PRs are named: their branches add nothing
-	}
-	for _, b := range branches {
-		if n < maxMergeBranches {
-			mk(intent.SourceRef{Ref: b})
-			n++
+	if len(prs) == 0 { // named PRs make their branches add nothing
+		for _, b := range branches {
+			if n < maxMergeBranches && ours(b) {
+				mk(intent.SourceRef{Ref: b})
+				n++
+			}
 		}
+	}
+	if len(c.intents) == 0 && c.note == "" {
+		c.note = "no health check or autoMerge pull request is named"
 	}
 	return nil
 }
@@ -318,4 +327,40 @@ func cleanCheck(c *intent.Check) (*intent.Check, bool) {
 		out.URL = ""
 	}
 	return &out, true
+}
+
+// autoMergeBranches says whether a head branch may be one of promobot's
+// promotion branches into an autoMerge environment of repo, so that the CI
+// of every other branch costs the worker nothing. An empty name (a payload
+// without it) and repositories with generators (whose service names the
+// webhook does not know) are let through: the worker checks each PR.
+func autoMergeBranches(rs *rules.Rules, repo string) func(string) bool {
+	if generates(rs, repo) {
+		return func(string) bool { return true }
+	}
+	var names []string
+	for _, svc := range rs.ServicesIn(repo) {
+		for _, e := range rs.Environments {
+			es, ok := rs.Env(svc.Name, e.Name)
+			if !ok || !es.AutoMerge || es.Direct {
+				continue
+			}
+			for _, s := range []string{svc.Name, intent.GroupService} {
+				if b, err := rs.Branch(e.Name, s); err == nil {
+					names = append(names, b)
+				}
+			}
+		}
+	}
+	return func(b string) bool {
+		if b == "" {
+			return true
+		}
+		for _, n := range names {
+			if b == n || strings.HasPrefix(b, n+"/") {
+				return true
+			}
+		}
+		return false
+	}
 }

@@ -34,11 +34,11 @@ services:
   - name: hello
     repo: Codertocat/Hello-World
     image: registry.example.com/hello
-    targets: { dev: { kustomize: apps/hello/dev } }
+    targets: { dev: { kustomize: apps/hello/dev }, staging: { kustomize: apps/hello/staging } }
   - name: public
     repo: baxterthehacker/public-repo
     image: registry.example.com/public
-    targets: { dev: { kustomize: apps/public/dev } }
+    targets: { dev: { kustomize: apps/public/dev }, staging: { kustomize: apps/public/staging } }
 `
 
 const statusSHA = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"
@@ -82,8 +82,9 @@ func TestClassifyChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	cd := "continuous-delivery/web-staging"
-	suite := payload(t, "check_suite/completed.octokit.json")
-	review := payload(t, "pull_request_review/submitted-approved.go-playground.json")
+	// GitHub's examples, from a promotion branch of promobot's.
+	suite := edit(t, payload(t, "check_suite/completed.octokit.json"), `"ref": "changes"`, `"ref": "promobot/staging/hello"`)
+	review := edit(t, payload(t, "pull_request_review/submitted-approved.go-playground.json"), `"ref": "patch-2"`, `"ref": "promobot/staging/public"`)
 	type want struct {
 		kind     intent.Kind
 		from, to string
@@ -128,6 +129,10 @@ func TestClassifyChecks(t *testing.T) {
 		{"a failed check suite names its app", "check_suite",
 			edit(t, suite, `"conclusion": "success"`, `"conclusion": "failure"`), []want{{kind: intent.KindMerge, issue: 2, check: "octocoders-linter failure "}}, ""},
 		{"an approving review (a captured delivery)", "pull_request_review", review, []want{{kind: intent.KindMerge, issue: 8}}, ""},
+		{"CI on a branch that is not promobot's asks nothing", "status",
+			statusPayload("success", "ci/test", "", "feature/x", "promobot/prod/web"), nil, "no health check"},
+		{"a check suite of a PR that is not promobot's asks nothing", "check_suite", payload(t, "check_suite/completed.octokit.json"), nil, "no health check"},
+		{"a review of a PR that is not promobot's asks nothing", "pull_request_review", payload(t, "pull_request_review/submitted-approved.go-playground.json"), nil, ""},
 		{"a comment review", "pull_request_review", edit(t, review, `"state": "approved"`, `"state": "commented"`), nil, "not an approval"},
 		{"a repository promobot does not promote into", "check_suite",
 			edit(t, suite, `"full_name": "Codertocat/Hello-World"`, `"full_name": "Codertocat/Other"`), nil, "not a gitops repository"},

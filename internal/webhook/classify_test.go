@@ -194,7 +194,6 @@ func TestClassifyKeyFields(t *testing.T) {
 		"push-branch-gitops-forced":            {{intent.KindPromote, "jessesuen/test-repo", "octo-app", "dev", "staging", "", "", 0}},
 		"push-branch-gitops-with-installation": {{intent.KindPromote, "Codertocat/Hello-World", "hello", "dev", "staging", "", "", 1}},
 		"push-branch-gitops-ticket-in-commit":  {{intent.KindPromote, "Codertocat/Hello-World", "hello", "dev", "staging", "", "OPS-7", 1}},
-		"check-suite":                          {{intent.KindMerge, "Codertocat/Hello-World", "", "", "", "", "", 0}},
 	}
 	for _, tc := range classifyCases() {
 		t.Run(tc.name, func(t *testing.T) {
