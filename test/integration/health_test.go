@@ -215,3 +215,28 @@ func TestMergesItselfWithoutGitHubAutoMerge(t *testing.T) {
 		t.Errorf("main's staging renders %s after the merge", got)
 	}
 }
+
+// TestStatusWakesTheWaitingPromotion: dev has health, staging is automatic.
+// The push's staging promotion waits (its backstop is minutes away); the
+// health status Argo CD posts wakes it at once and the staging PR opens.
+func TestStatusWakesTheWaitingPromotion(t *testing.T) {
+	rules := strings.Replace(closedLoopRules, "    direct: true\n",
+		"    direct: true\n    health: { checks: ['continuous-delivery/{{.Service}}-dev'] }\n", 1)
+	h, ctx := startWith(t, demo.Options{Rules: []byte(rules)})
+	build(t, ctx, h, "PAY-9: refunds in kroner", 9)
+	expect(t, ctx, h, 0, worker.Committed)
+	wait := expect(t, ctx, h, 1, worker.Delayed)
+	if !strings.Contains(wait.Reason, "waiting for continuous-delivery/payment-service-dev") {
+		t.Fatalf("staging promotion: %q, want it waiting for dev's health", wait.Reason)
+	}
+	if err := h.GitHub.SetStatus(demo.GitOpsRepo, "main", "continuous-delivery/payment-service-dev", "success", "https://argocd.example.com/applications/payment-service-dev", "argocd"); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := awaitWhere(t, ctx, h, 2, "the woken staging promotion", func(r worker.Result) bool { return r.Intent.Event == "status" })
+	if r.Outcome != worker.Opened || r.Intent.To != "staging" {
+		t.Fatalf("after the health status: %s %s %q, want the staging PR opened", r.Intent.To, r.Outcome, r.Reason)
+	}
+	if pr := findPR(t, h, r.PR); !strings.Contains(pr.Body, "✅ health: healthy in the previous environment: continuous-delivery/payment-service-dev") {
+		t.Errorf("staging PR body does not show the health gate:\n%s", pr.Body)
+	}
+}
