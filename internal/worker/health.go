@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/promobot/promobot/internal/checkout"
+	"github.com/promobot/promobot/internal/fate"
 	"github.com/promobot/promobot/internal/ghretry"
 	"github.com/promobot/promobot/internal/intent"
 	"github.com/promobot/promobot/internal/planner"
@@ -35,6 +36,17 @@ func (w *Worker) tellUnhealthy(ctx context.Context, repo checkout.Repo, in inten
 	if f == nil {
 		return nil
 	}
+	err := w.tellFailure(ctx, repo, in, f, log)
+	if kind, _ := fate.Of(err); err != nil && kind == fate.Terminal {
+		// The refusal stands and the reply names the check; a comment
+		// GitHub will never take is not worth the intent.
+		log.Warn().Err(err).Str("check", f.Check).Msg("could not tell that a health check failed")
+		return nil
+	}
+	return err
+}
+
+func (w *Worker) tellFailure(ctx context.Context, repo checkout.Repo, in intent.Intent, f *planner.CheckFailure, log zerolog.Logger) error {
 	sum := sha256.Sum256([]byte(f.Check))
 	mark := fmt.Sprintf("%s%.12s:%s -->", healthMarker, f.Commit, hex.EncodeToString(sum[:6]))
 	check := "`" + strings.ReplaceAll(f.Check, "`", "'") + "`"

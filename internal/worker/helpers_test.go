@@ -129,6 +129,7 @@ type repos struct {
 	reads    int
 	merge    *automergetest.Fake // nil: no automerge client
 	checks   planner.Checks
+	commits  checkout.CommitComments
 }
 
 func (r *repos) Open(_ context.Context, in intent.Intent) (checkout.Repo, error) {
@@ -139,6 +140,7 @@ func (r *repos) Open(_ context.Context, in intent.Intent) (checkout.Repo, error)
 	if r.merge != nil {
 		repo.Merge = r.merge
 	}
+	repo.Commits = r.commits
 	repo.Read = func(context.Context) (checkout.Tree, error) {
 		r.reads++
 		if r.readErr != nil {

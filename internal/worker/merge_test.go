@@ -9,6 +9,7 @@ import (
 
 	"github.com/promobot/promobot/internal/automerge"
 	"github.com/promobot/promobot/internal/automerge/automergetest"
+	"github.com/promobot/promobot/internal/fate"
 	"github.com/promobot/promobot/internal/intent"
 	"github.com/promobot/promobot/internal/planner"
 	"github.com/promobot/promobot/internal/queue"
@@ -188,5 +189,55 @@ func TestHealthTimeoutTold(t *testing.T) {
 	}
 	if cs := f.repos.merge.Commented(7); len(cs) != 1 || !strings.Contains(cs[0].Body, "no success from `continuous-delivery/payment-service-staging` within 30m0s") {
 		t.Errorf("comments on #7 %+v, want one saying the check never succeeded", cs)
+	}
+}
+
+// commitComments keeps comments per commit; fail makes writes fail.
+type commitComments struct {
+	by   map[string][]string
+	fail error
+}
+
+func (c *commitComments) ListCommitComments(_ context.Context, _, sha string) ([]string, error) {
+	return c.by[sha], nil
+}
+
+func (c *commitComments) CreateCommitComment(_ context.Context, _, sha, body string) error {
+	if c.fail != nil {
+		return c.fail
+	}
+	c.by[sha] = append(c.by[sha], body)
+	return nil
+}
+
+func TestUnhealthyAfterADirectCommitToldOnTheCommit(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fail error
+		want int
+	}{
+		{"told once on the commit", nil, 1},
+		{"GitHub refuses the comment: the refusal stands, the intent is not failed", fate.Terminalf("422"), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := closeLoopFixture(t, automerge.Settings{Methods: []string{"merge"}})
+			cc := &commitComments{by: map[string][]string{}, fail: tc.fail}
+			f.repos.commits = cc
+			f.repos.checks = checksView{
+				run:     []planner.Commit{{SHA: "c1", Message: "Promote payment-service sha-3333333 to staging", When: now.Add(-time.Minute)}},
+				results: map[string][]planner.CheckResult{"c1": {{Name: "continuous-delivery/payment-service-staging", State: "error"}}},
+			}
+			f.repos.base.files["apps/payment-service/overlays/staging/kustomization.yaml"] = overlay("sha-3333333")
+			in := promoteIntent("prod")
+			in.From, in.Part = "staging", "prod-eu"
+			for range 2 {
+				if out := f.w.Handle(context.Background(), deliver(t, in)); out.Action != queue.Ack {
+					t.Fatalf("action %v (%s), want ack", out.Action, out.Reason)
+				}
+			}
+			if got := len(cc.by["c1"]); got != tc.want {
+				t.Errorf("%d comments on the commit, want %d", got, tc.want)
+			}
+		})
 	}
 }
