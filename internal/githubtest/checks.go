@@ -448,3 +448,29 @@ func (s *Server) handleListSuitesForRef(c *reqCtx) {
 	c.json(http.StatusOK, map[string]any{"total_count": len(suites), "check_suites": paginate(c, suites)})
 }
 
+func (s *Server) handleRerequestCheckRun(c *reqCtx) {
+	run, ok := c.checkRun()
+	if !ok {
+		return
+	}
+	s.sendCheckRun(c.repo, run, "rerequested", c.p.asUser(s))
+	c.json(http.StatusCreated, map[string]any{})
+}
+
+// RerequestCheckRun is a person clicking "Re-run" on check run id: GitHub
+// sends check_run rerequested to the App that owns it.
+func (s *Server) RerequestCheckRun(repoName string, id int64, user string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.repoLocked(repoName)
+	if err != nil {
+		return err
+	}
+	for _, run := range r.ci().runs {
+		if run.id == id {
+			s.sendCheckRun(r, run, "rerequested", s.user(user, "User"))
+			return nil
+		}
+	}
+	return fmt.Errorf("check run %d not found in %s", id, repoName)
+}

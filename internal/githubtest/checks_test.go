@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -181,6 +183,21 @@ func TestCheckRunLifecycle(t *testing.T) {
 	if cs := e.hook.hooksOf("check_suite", "completed"); len(cs) != 1 || dig(cs[0], "check_suite", "conclusion") != "failure" {
 		t.Errorf("suite after helper = %v", cs)
 	}
+	// Re-running a check (API or a person's click) asks its App again.
+	e.hook.reset()
+	if _, err := gh.Checks.ReRequestCheckRun(e.ctx, "acme", "gitops", run.GetID()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.RerequestCheckRun(testRepo, id, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.RerequestCheckRun(testRepo, 1, "alice"); err == nil {
+		t.Error("rerequest of a missing run succeeded")
+	}
+	e.wait()
+	if got := e.hook.hooksOf("check_run", "rerequested"); len(got) != 2 || dig(got[1], "sender", "login") != "alice" {
+		t.Errorf("rerequested hooks = %v", got)
+	}
 	runs := e.s.CheckRuns(testRepo, "main")
 	if len(runs) != 2 || runs[0].Conclusion != "failure" || len(runs[0].Annotations) != 3 || runs[1].Name != "ci/build" || runs[1].Conclusion != "success" {
 		t.Errorf("CheckRuns = %+v", runs)
@@ -277,4 +294,149 @@ func TestCheckRunRefusals(t *testing.T) {
 	if code, _, _ := e.raw("PATCH", fmt.Sprintf("/api/v3/repos/acme/gitops/check-runs/%d", id), "token "+testStatic, `{"conclusion":"meh"}`); code != 422 {
 		t.Errorf("bad update conclusion = %d", code)
 	}
+}
+
+// TestWebhookShapesMatchGitHub: the status, check_run and check_suite
+// payloads carry every member GitHub's own examples carry (testdata/webhooks).
+func TestWebhookShapesMatchGitHub(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.s.Commit(testRepo, "b", map[string]*string{"x": github.String("1")}, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.OpenPullRequest(testRepo, "b", "main", "t", "", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	_ = e.s.SetStatus(testRepo, "b", "ci", "success", "https://ci.example.com/1", "ci-bot")
+	id, _ := e.s.CreateCheckRun(testRepo, "b", "policy")
+	_ = e.s.CompleteCheckRun(testRepo, id, "success")
+	_ = e.s.Approve(testRepo, 1, "bob")
+	e.wait()
+	load := func(name string) map[string]any {
+		b, err := os.ReadFile(filepath.Join("testdata", "webhooks", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	optional := map[string]bool{"organization": true, "deployment": true}
+	var compare func(where string, want, got any)
+	compare = func(where string, want, got any) {
+		wm, ok := want.(map[string]any)
+		if !ok {
+			if wl, ok := want.([]any); ok && len(wl) > 0 {
+				if gl, ok := got.([]any); ok && len(gl) > 0 {
+					compare(where+"[0]", wl[0], gl[0])
+				}
+			}
+			return
+		}
+		gm, ok := got.(map[string]any)
+		if !ok {
+			if got != nil {
+				t.Errorf("%s: %T, want an object", where, got)
+			}
+			return
+		}
+		for k, v := range wm {
+			// The pull request object is the pull_request event's, checked there.
+			if optional[k] || where == "$.repository" || where == "$.sender" || strings.HasPrefix(where, "$.pull_request") || strings.HasSuffix(where, ".app") {
+				continue
+			}
+			gv, ok := gm[k]
+			if !ok {
+				t.Errorf("%s lacks %q", where, k)
+				continue
+			}
+			compare(where+"."+k, v, gv)
+		}
+	}
+	for _, tc := range []struct{ file, event, action string }{
+		{"status.json", "status", ""},
+		{"check_run.completed.json", "check_run", "completed"},
+		{"check_suite.completed.json", "check_suite", "completed"},
+		{"pull_request_review.submitted.json", "pull_request_review", "submitted"},
+	} {
+		got := e.hook.hooksOf(tc.event, tc.action)
+		if len(got) == 0 {
+			t.Errorf("no %s %s delivery", tc.event, tc.action)
+			continue
+		}
+		compare("$", load(tc.file), got[len(got)-1])
+	}
+}
+
+// TestRESTShapesHaveRequiredMembers: the new REST answers carry every
+// member GitHub's OpenAPI description lists as required for them.
+func TestRESTShapesHaveRequiredMembers(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.s.Commit(testRepo, "b", map[string]*string{"x": github.String("1")}, "x"); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := e.s.OpenPullRequest(testRepo, "b", "main", "t", "", "alice")
+	id, _ := e.s.CreateCheckRun(testRepo, "b", "policy")
+	auth := "token " + testStatic
+	_, _, _ = e.raw("PATCH", fmt.Sprintf("/api/v3/repos/acme/gitops/check-runs/%d", id), auth,
+		`{"conclusion":"failure","output":{"summary":"s","annotations":[{"path":"x","start_line":1,"end_line":1,"annotation_level":"failure","message":"m"}]}}`)
+	_, _, _ = e.raw("PUT", "/api/v3/repos/acme/gitops/branches/main/protection", auth, `{"required_status_checks":{"strict":false,"contexts":["ci"]},"enforce_admins":null,"required_pull_request_reviews":null,"restrictions":null}`)
+	_, _, _ = e.raw("POST", fmt.Sprintf("/api/v3/repos/acme/gitops/pulls/%d/reviews", n), auth, `{"event":"COMMENT","body":"ok"}`)
+	required := []struct {
+		path, list string
+		keys       string
+	}{
+		{fmt.Sprintf("/check-runs/%d", id), "", "id node_id head_sha name url html_url details_url status conclusion started_at completed_at external_id check_suite output app pull_requests"},
+		{"/commits/b/check-suites", "check_suites", "id node_id head_branch status conclusion head_sha url before after created_at updated_at app head_commit repository latest_check_runs_count check_runs_url pull_requests"},
+		{fmt.Sprintf("/check-runs/%d/annotations", id), "[]", "path blob_href start_line end_line start_column end_column annotation_level title message raw_details"},
+		{fmt.Sprintf("/pulls/%d/reviews", n), "[]", "id node_id user body state commit_id html_url pull_request_url _links author_association"},
+		{"/branches/main/protection/required_status_checks", "", "url contexts_url strict contexts checks"},
+		{fmt.Sprintf("/pulls/%d", n), "", "auto_merge mergeable mergeable_state merged merged_by"},
+	}
+	for _, rq := range required {
+		code, _, body := e.raw("GET", "/api/v3/repos/acme/gitops"+rq.path, auth, "")
+		if code != 200 {
+			t.Errorf("%s = %d %s", rq.path, code, body)
+			continue
+		}
+		var obj map[string]any
+		switch rq.list {
+		case "":
+			_ = json.Unmarshal(body, &obj)
+		case "[]":
+			var l []map[string]any
+			_ = json.Unmarshal(body, &l)
+			if len(l) > 0 {
+				obj = l[0]
+			}
+		default:
+			var m map[string][]map[string]any
+			_ = json.Unmarshal(body, &m)
+			if len(m[rq.list]) > 0 {
+				obj = m[rq.list][0]
+			}
+		}
+		if obj == nil {
+			t.Errorf("%s: nothing listed: %s", rq.path, body)
+			continue
+		}
+		mustHave(t, rq.path, obj, strings.Fields(rq.keys)...)
+	}
+}
+
+func FuzzCheckRunInput(f *testing.F) {
+	f.Add([]byte(`{"name":"x","head_sha":"abc","status":"completed","conclusion":"success"}`))
+	f.Add([]byte(`{"output":{"title":"t","summary":"s","annotations":[{"path":"a","start_line":2,"end_line":1,"annotation_level":"notice","message":"m"}]}}`))
+	f.Add([]byte(`{"completed_at":"yesterday","output":{"annotations":[{}]}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var in checkRunInput
+		if json.Unmarshal(body, &in) != nil {
+			return
+		}
+		lines, fe := in.validate(true)
+		if len(lines) == 0 && fe == nil && (in.Name == nil || in.HeadSHA == nil) {
+			t.Fatalf("accepted without name or head_sha: %s", body)
+		}
+	})
 }

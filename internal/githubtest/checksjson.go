@@ -157,8 +157,9 @@ func (s *Server) checkSuiteJSON(r *repo, su *checkSuite, inHook bool) map[string
 			}
 		}
 	}
-	if inHook {
-		out["repository"] = s.repoLinks(r)
+	out["repository"] = s.repoLinks(r)
+	if !inHook {
+		out["repository"] = s.repoJSON(r)
 	}
 	return out
 }

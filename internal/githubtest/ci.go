@@ -1,6 +1,7 @@
 package githubtest
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/go-git/go-git/v5"
@@ -31,9 +32,10 @@ func (s *Server) postStatus(r *repo, g *git.Repository, h plumbing.Hash, state, 
 		CreatedAt: st.CreatedAt, UpdatedAt: st.UpdatedAt, Branches: []*github.Branch{},
 		Repo: s.repoJSON(r), Sender: creator, Installation: s.eventInstallation(),
 	}
+	var commit map[string]any
 	if cm, err := g.CommitObject(h); err == nil {
 		if rc, err := s.repoCommitJSON(r, g, cm, false); err == nil {
-			ev.Commit = rc
+			commit = s.statusCommit(r, rc)
 		}
 	}
 	for _, b := range sortedBranches(g) {
@@ -43,7 +45,7 @@ func (s *Server) postStatus(r *repo, g *git.Repository, h plumbing.Hash, state, 
 				Commit: &github.RepositoryCommit{SHA: github.String(sha), URL: github.String(s.apiURL(r, "commits", sha))}})
 		}
 	}
-	s.hooks.enqueue("status", statusEvent{StatusEvent: ev, Description: st.Description, TargetURL: st.TargetURL})
+	s.hooks.enqueue("status", statusEvent{StatusEvent: ev, Description: st.Description, TargetURL: st.TargetURL, Commit: commit})
 	s.checksChanged(r, sha)
 	return st
 }
@@ -51,8 +53,46 @@ func (s *Server) postStatus(r *repo, g *git.Repository, h plumbing.Hash, state, 
 // statusEvent keeps the members GitHub sends as null when empty.
 type statusEvent struct {
 	*github.StatusEvent
-	Description *string `json:"description"`
-	TargetURL   *string `json:"target_url"`
+	Description *string        `json:"description"`
+	TargetURL   *string        `json:"target_url"`
+	Commit      map[string]any `json:"commit"`
+}
+
+// statusCommit is the commit a status webhook carries: the REST commit
+// with the members GitHub sends even when empty (null author and
+// committer for commits without a GitHub account, no comments yet).
+func (s *Server) statusCommit(r *repo, rc *github.RepositoryCommit) map[string]any {
+	b, err := json.Marshal(rc)
+	if err != nil {
+		return nil
+	}
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return nil
+	}
+	for _, k := range []string{"author", "committer"} {
+		if _, ok := m[k]; !ok {
+			m[k] = nil
+		}
+	}
+	m["comments_url"] = s.apiURL(r, "commits", rc.GetSHA(), "comments")
+	if c, ok := m["commit"].(map[string]any); ok {
+		c["comment_count"] = 0
+		if tree, ok := c["tree"].(map[string]any); ok {
+			tree["url"] = s.apiURL(r, "git", "trees", rc.GetCommit().GetTree().GetSHA())
+		}
+		v, _ := c["verification"].(map[string]any)
+		if v == nil {
+			v = map[string]any{"verified": false, "reason": "unsigned"}
+			c["verification"] = v
+		}
+		for _, k := range []string{"signature", "payload"} {
+			if _, ok := v[k]; !ok {
+				v[k] = nil
+			}
+		}
+	}
+	return m
 }
 
 // SetStatus posts a commit status on sha (a SHA or a ref) as user, as a CI
@@ -206,4 +246,37 @@ func (s *Server) OpenPullRequest(repoName, head, base, title, body, user string)
 	is.pr = &pull{head: head, base: base, headSHA: headH.String(), baseSHA: baseH.String()}
 	s.sendPullRequest(r, is, "opened", u, nil)
 	return is.number, nil
+}
+
+// EditPullRequest changes a pull request's title and body (nil: unchanged)
+// as user, sending pull_request edited with the changes, like the web UI.
+func (s *Server) EditPullRequest(repoName string, number int, title, body *string, user string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.repoLocked(repoName)
+	if err != nil {
+		return err
+	}
+	is := r.issues[number]
+	if is == nil || is.pr == nil {
+		return fmt.Errorf("pull request %d not found in %s", number, repoName)
+	}
+	if errs := textTooLong(title, body); len(errs) > 0 {
+		return fmt.Errorf("edit pull request: %s", errs[0].Message)
+	}
+	changes := &github.EditChange{}
+	edited := false
+	if title != nil && *title != is.title {
+		changes.Title = &github.EditTitle{From: github.String(is.title)}
+		is.title, edited = *title, true
+	}
+	if body != nil && *body != is.body {
+		changes.Body = &github.EditBody{From: github.String(is.body)}
+		is.body, edited = *body, true
+	}
+	if edited {
+		is.updated = now()
+		s.sendPullRequest(r, is, "edited", s.user(user, "User"), changes)
+	}
+	return nil
 }

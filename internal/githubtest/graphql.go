@@ -175,6 +175,7 @@ func CheckGraphQL(body []byte) error {
 }
 
 func (s *Server) handleGraphQL(c *reqCtx) {
+	c.w.Header().Set("X-RateLimit-Resource", "graphql")
 	doc, op, vars, errs, err := parseGraphQL(c.body)
 	switch {
 	case err == errProblemsParsing:

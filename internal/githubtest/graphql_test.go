@@ -196,3 +196,35 @@ func FuzzGraphQL(f *testing.F) {
 		_, _, _, _, _ = parseGraphQL(body)
 	})
 }
+
+func TestAutoMergeWaitsForApproval(t *testing.T) {
+	e := newEnv(t)
+	n, _ := e.openHandPR("bump")
+	if err := e.s.EnableAutoMerge(testRepo, n, "merge", "alice"); err == nil || !strings.Contains(err.Error(), "Auto merge is not allowed") {
+		t.Fatalf("enable without the setting = %v", err)
+	}
+	_ = e.s.SetRepoSettings(testRepo, RepoSettings{AllowMergeCommit: true, AllowAutoMerge: true})
+	if err := e.s.EnableAutoMerge(testRepo, n, "merge", "alice"); err == nil || !strings.Contains(err.Error(), "clean status") {
+		t.Fatalf("enable on a clean PR = %v", err)
+	}
+	_ = e.s.SetPermission(testRepo, "bob", "write")
+	if err := e.s.RequireApprovals(testRepo, "main", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.EnableAutoMerge(testRepo, n, "merge", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if pr := e.s.PullRequests(testRepo)[0]; pr.Merged || pr.AutoMerge != "merge" {
+		t.Fatalf("before approval: merged %v, auto-merge %q", pr.Merged, pr.AutoMerge)
+	}
+	if err := e.s.Approve(testRepo, n, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	pr := e.s.PullRequests(testRepo)[0]
+	if !pr.Merged {
+		t.Fatalf("not merged after approval: %+v", pr)
+	}
+	if e.s.Branches(testRepo)["main"] != pr.MergeSHA {
+		t.Errorf("main = %s, merge = %s", e.s.Branches(testRepo)["main"], pr.MergeSHA)
+	}
+}

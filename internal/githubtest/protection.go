@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/google/go-github/v60/github"
@@ -351,16 +350,41 @@ func allChecksPass(r *repo, sha string) bool {
 }
 
 // blocker is why base's protection refuses merging head now ("" if it
-// does not): GitHub's 405 message.
+// does not): GitHub's 405 message. A head behind a strict base has its
+// required checks "expected" again; several checks pending are counted.
 func (s *Server) blocker(r *repo, is *issue, baseSHA string) string {
 	p := r.ci().protect[is.pr.base]
 	if p == nil {
 		return ""
 	}
-	for _, ch := range p.checks {
-		if st := checkState(r, is.pr.headSHA, ch.Context); st != "" {
-			return fmt.Sprintf("Required status check %q is %s.", ch.Context, st)
+	behind := false
+	if p.strict {
+		if g, err := r.open(); err == nil && !isAncestor(g, plumbing.NewHash(baseSHA), plumbing.NewHash(is.pr.headSHA)) {
+			behind = true
 		}
+	}
+	var names, states []string
+	for _, ch := range p.checks {
+		st := checkState(r, is.pr.headSHA, ch.Context)
+		if behind {
+			st = "expected"
+		}
+		if st != "" {
+			names, states = append(names, ch.Context), append(states, st)
+		}
+	}
+	if len(names) == 1 || (len(names) > 1 && !allEqual(states, "expected")) {
+		for k, st := range states {
+			if st != "expected" || k == len(states)-1 {
+				return fmt.Sprintf("Required status check %q is %s.", names[k], st)
+			}
+		}
+	}
+	if len(names) > 1 {
+		return fmt.Sprintf("%d of %d required status checks are expected.", len(names), len(p.checks))
+	}
+	if behind {
+		return "Head branch is not up to date with the base branch."
 	}
 	if p.hasReviews && p.approvals > 0 {
 		if n := approvals(r, is); n < p.approvals {
@@ -370,12 +394,26 @@ func (s *Server) blocker(r *repo, is *issue, baseSHA string) string {
 			return fmt.Sprintf("At least %d approving reviews are required by reviewers with write access.", p.approvals)
 		}
 	}
-	if p.strict {
-		if g, err := r.open(); err == nil && !isAncestor(g, plumbing.NewHash(baseSHA), plumbing.NewHash(is.pr.headSHA)) {
-			return "Head branch is not up to date with the base branch."
+	return ""
+}
+
+func allEqual(list []string, v string) bool {
+	for _, x := range list {
+		if x != v {
+			return false
 		}
 	}
-	return ""
+	return true
+}
+
+// isBehind: base's protection is strict and head lacks base's tip.
+func (s *Server) isBehind(r *repo, is *issue, baseSHA string) bool {
+	p := r.ci().protect[is.pr.base]
+	if p == nil || !p.strict {
+		return false
+	}
+	g, err := r.open()
+	return err == nil && !isAncestor(g, plumbing.NewHash(baseSHA), plumbing.NewHash(is.pr.headSHA))
 }
 
 // mergeMethodRefusal is GitHub's answer to a merge method the repository's
@@ -422,7 +460,7 @@ func (s *Server) computeMergeState(r *repo, is *issue, baseSHA string) (mergeabl
 	case pr.draft:
 		return github.Bool(true), "draft"
 	}
-	if b := s.blocker(r, is, baseSHA); strings.HasPrefix(b, "Head branch is not up to date") {
+	if b := s.blocker(r, is, baseSHA); b != "" && s.isBehind(r, is, baseSHA) {
 		return github.Bool(true), "behind"
 	} else if b != "" {
 		return github.Bool(true), "blocked"

@@ -115,7 +115,7 @@ func TestRequiredStatusChecksBlockMerging(t *testing.T) {
 		_, _, err := gh.PullRequests.Merge(e.ctx, "acme", "gitops", n, "", nil)
 		return ghStatus(t, err)
 	}
-	policy, _ := e.s.CreateCheckRun(testRepo, head, "promobot/policy")
+	var policy int64
 	steps := []struct {
 		name  string
 		act   func()
@@ -123,10 +123,13 @@ func TestRequiredStatusChecksBlockMerging(t *testing.T) {
 		code  int
 		msg   string
 	}{
-		{"nothing reported", func() {}, "blocked", 405, `Required status check "ci" is expected.`},
-		{"ci pending", func() { _ = e.s.SetStatus(testRepo, head, "ci", "pending", "", "ci-bot") }, "blocked", 405, `Required status check "ci" is expected.`},
+		{"nothing reported", func() {}, "blocked", 405, "2 of 2 required status checks are expected."},
+		{"ci pending", func() { _ = e.s.SetStatus(testRepo, head, "ci", "pending", "", "ci-bot") }, "blocked", 405, "2 of 2 required status checks are expected."},
 		{"ci failing", func() { _ = e.s.SetStatus(testRepo, head, "ci", "failure", "", "ci-bot") }, "blocked", 405, `Required status check "ci" is failing.`},
-		{"policy running", func() { _ = e.s.SetStatus(testRepo, head, "ci", "success", "", "ci-bot") }, "blocked", 405, `Required status check "promobot/policy" is in progress.`},
+		{"policy running", func() {
+			_ = e.s.SetStatus(testRepo, head, "ci", "success", "", "ci-bot")
+			policy, _ = e.s.CreateCheckRun(testRepo, head, "promobot/policy")
+		}, "blocked", 405, `Required status check "promobot/policy" is in progress.`},
 		{"policy failed", func() { _ = e.s.CompleteCheckRun(testRepo, policy, "failure") }, "blocked", 405, `Required status check "promobot/policy" is failing.`},
 		{"lint (not required) failing", func() {
 			_ = e.s.CompleteCheckRun(testRepo, policy, "success")
@@ -219,7 +222,7 @@ func TestStrictChecksAndBehind(t *testing.T) {
 		t.Errorf("state = %q, want behind", p.GetMergeableState())
 	}
 	_, _, err := gh.PullRequests.Merge(e.ctx, "acme", "gitops", n, "", nil)
-	if code, msg := ghStatus(t, err); code != 405 || !strings.Contains(msg, "not up to date") {
+	if code, msg := ghStatus(t, err); code != 405 || msg != `Required status check "ci" is expected.` {
 		t.Errorf("merge behind = %d %q", code, msg)
 	}
 }
@@ -311,5 +314,53 @@ func TestReviewsAndRequiredApprovals(t *testing.T) {
 	_, _, err = gh.PullRequests.CreateReview(e.ctx, "acme", "gitops", pr.GetNumber(), &github.PullRequestReviewRequest{Event: github.String("APPROVE")})
 	if code, msg := ghStatus(t, err); code != 422 || !strings.Contains(msg, "Unprocessable Entity") {
 		t.Errorf("self-approval = %d %q", code, msg)
+	}
+}
+
+func TestHandWrittenPullRequestEvents(t *testing.T) {
+	e := newEnv(t)
+	n, _ := e.openHandPR("hand")
+	if err := e.s.EditPullRequest(testRepo, n, github.String("Put v2 in prod"), nil, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.EditPullRequest(testRepo, n, nil, github.String(strings.Repeat("x", 65537)), "alice"); err == nil {
+		t.Error("oversized body accepted")
+	}
+	second, err := e.s.Commit(testRepo, "hand", map[string]*string{"more": github.String("1")}, "more")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.Merge(testRepo, n, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	e.wait()
+	var actions []string
+	for _, ev := range e.hook.pulls("") {
+		actions = append(actions, ev.GetAction())
+		switch ev.GetAction() {
+		case "opened":
+			if ev.GetSender().GetLogin() != "alice" || ev.GetPullRequest().GetUser().GetLogin() != "alice" {
+				t.Errorf("opened by %v", ev.GetSender())
+			}
+		case "edited":
+			if ev.GetChanges().GetTitle().GetFrom() != "Bump hand" || ev.GetPullRequest().GetTitle() != "Put v2 in prod" {
+				t.Errorf("edited = %v", ev.GetChanges())
+			}
+		case "synchronize":
+			if ev.GetAfter() != second {
+				t.Errorf("synchronize after = %s", ev.GetAfter())
+			}
+		case "closed":
+			if !ev.GetPullRequest().GetMerged() || ev.GetPullRequest().GetMergedBy().GetLogin() != "bob" {
+				t.Errorf("closed = %v", ev.GetPullRequest())
+			}
+		}
+	}
+	if got := strings.Join(actions, " "); got != "opened edited synchronize closed" {
+		t.Errorf("actions = %s", got)
+	}
+	pushes := e.hook.pushes()
+	if last := pushes[len(pushes)-1]; last.GetRef() != "refs/heads/main" {
+		t.Errorf("last push = %s", last.GetRef())
 	}
 }

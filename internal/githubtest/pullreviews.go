@@ -54,20 +54,30 @@ func (s *Server) handleCreateReview(c *reqCtx) {
 	}
 	rv := &github.PullRequestReview{ID: github.Int64(s.newID()), User: u, Body: github.String(in.Body), State: github.String(state),
 		CommitID: github.String(commit), AuthorAssociation: github.String(s.association(c.repo, u.GetLogin())),
-		HTMLURL:        github.String(s.htmlURL(c.repo, "pull", strconv.Itoa(is.number)) + "#pullrequestreview-" + fmt.Sprint(s.nextID)),
 		PullRequestURL: github.String(s.apiURL(c.repo, "pulls", strconv.Itoa(is.number)))}
 	rv.NodeID = github.String(fmt.Sprintf("PRR_%d", rv.GetID()))
+	rv.HTMLURL = github.String(s.htmlURL(c.repo, "pull", strconv.Itoa(is.number)) + "#pullrequestreview-" + fmt.Sprint(rv.GetID()))
 	if state != "PENDING" {
 		rv.SubmittedAt = ts(now())
 	}
 	ci := c.repo.ci()
 	ci.reviews[is.number] = append(ci.reviews[is.number], rv)
 	if state != "PENDING" {
-		s.hooks.enqueue("pull_request_review", &github.PullRequestReviewEvent{Action: github.String("submitted"), Review: rv,
-			PullRequest: s.pullJSON(c.repo, is, false), Repo: s.repoJSON(c.repo), Sender: u, Installation: s.eventInstallation()})
+		s.sendReview(c.repo, is, rv, u)
 		s.checksChanged(c.repo, is.pr.headSHA)
 	}
-	c.json(http.StatusOK, rv)
+	c.json(http.StatusOK, reviewWithLinks(rv))
+}
+
+// reviewJSON is a review with the _links GitHub adds.
+type reviewJSON struct {
+	*github.PullRequestReview
+	Links map[string]map[string]string `json:"_links"`
+}
+
+func reviewWithLinks(rv *github.PullRequestReview) reviewJSON {
+	return reviewJSON{PullRequestReview: rv, Links: map[string]map[string]string{
+		"html": {"href": rv.GetHTMLURL()}, "pull_request": {"href": rv.GetPullRequestURL()}}}
 }
 
 func (s *Server) handleListReviews(c *reqCtx) {
@@ -75,7 +85,10 @@ func (s *Server) handleListReviews(c *reqCtx) {
 	if !ok {
 		return
 	}
-	out := append([]*github.PullRequestReview{}, c.repo.ci().reviews[is.number]...)
+	out := []reviewJSON{}
+	for _, rv := range c.repo.ci().reviews[is.number] {
+		out = append(out, reviewWithLinks(rv))
+	}
 	c.json(http.StatusOK, paginate(c, out))
 }
 
@@ -115,11 +128,18 @@ func (s *Server) Approve(repoName string, number int, user string) error {
 	}
 	u := s.user(user, "User")
 	rv := &github.PullRequestReview{ID: github.Int64(s.newID()), User: u, Body: github.String(""), State: github.String("APPROVED"),
-		CommitID: github.String(is.pr.headSHA), SubmittedAt: ts(now()), AuthorAssociation: github.String(s.association(r, user))}
+		CommitID: github.String(is.pr.headSHA), SubmittedAt: ts(now()), AuthorAssociation: github.String(s.association(r, user)),
+		PullRequestURL: github.String(s.apiURL(r, "pulls", strconv.Itoa(number)))}
 	rv.NodeID = github.String(fmt.Sprintf("PRR_%d", rv.GetID()))
+	rv.HTMLURL = github.String(s.htmlURL(r, "pull", strconv.Itoa(number)) + "#pullrequestreview-" + fmt.Sprint(rv.GetID()))
 	r.ci().reviews[number] = append(r.ci().reviews[number], rv)
-	s.hooks.enqueue("pull_request_review", &github.PullRequestReviewEvent{Action: github.String("submitted"), Review: rv,
-		PullRequest: s.pullJSON(r, is, false), Repo: s.repoJSON(r), Sender: u, Installation: s.eventInstallation()})
+	s.sendReview(r, is, rv, u)
 	s.checksChanged(r, is.pr.headSHA)
 	return nil
+}
+
+// sendReview sends pull_request_review submitted for rv.
+func (s *Server) sendReview(r *repo, is *issue, rv *github.PullRequestReview, sender *github.User) {
+	s.hooks.enqueue("pull_request_review", map[string]any{"action": "submitted", "review": reviewWithLinks(rv),
+		"pull_request": s.pullJSON(r, is, false), "repository": s.repoJSON(r), "sender": sender, "installation": s.eventInstallation()})
 }

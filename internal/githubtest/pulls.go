@@ -44,6 +44,8 @@ type PR struct {
 	Reviewers     []string
 	TeamReviewers []string
 	HTMLURL       string
+	// AutoMerge is the merge method auto-merge will use ("" when off).
+	AutoMerge string
 }
 
 // PullRequests lists the pull requests of repo by number.
@@ -65,7 +67,7 @@ func (s *Server) PullRequests(repoName string) []PR {
 			Labels:        append([]string(nil), is.labels...),
 			Reviewers:     append([]string(nil), is.pr.reviewers...),
 			TeamReviewers: append([]string(nil), is.pr.teams...),
-			HTMLURL:       s.htmlURL(r, "pull", strconv.Itoa(n))})
+			HTMLURL:       s.htmlURL(r, "pull", strconv.Itoa(n)), AutoMerge: s.autoMergeJSON(r, is).GetMergeMethod()})
 	}
 	return out
 }

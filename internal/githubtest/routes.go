@@ -89,6 +89,7 @@ func (s *Server) routes() []route {
 		rt("GET", R+"/check-runs/{check_run_id}", modeToken, s.handleGetCheckRun),
 		rt("PATCH", R+"/check-runs/{check_run_id}", modeToken, s.handleUpdateCheckRun),
 		rt("GET", R+"/check-runs/{check_run_id}/annotations", modeToken, s.handleListAnnotations),
+		rt("POST", R+"/check-runs/{check_run_id}/rerequest", modeToken, s.handleRerequestCheckRun),
 		rt("GET", R+"/commits/{ref}/check-runs", modeToken, s.handleListCheckRunsForRef),
 		rt("GET", R+"/commits/{ref}/check-suites", modeToken, s.handleListSuitesForRef),
 		rt("GET", R+"/compare/{basehead}", modeToken, s.handleCompare),
