@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-github/v60/github"
+
 	"github.com/promobot/promobot/internal/ghretry"
 )
 
@@ -207,7 +209,7 @@ func refuse(ctx context.Context, gh GitHub, repo string, pr Pull, why string) (R
 			return res, nil
 		}
 	}
-	body := mark + "\n⛔ promobot did not merge this pull request: " + oneLine(why) +
+	body := mark + "\n⛔ promobot did not merge this pull request: " + strings.TrimRight(oneLine(why), ". ") +
 		".\n\nIt is merged when the cause is fixed and the checks pass on a new commit, or merge it yourself."
 	if err := gh.CreateComment(ctx, repo, pr.Number, body); err != nil {
 		return Result{}, fmt.Errorf("comment on #%d: %w", pr.Number, ghretry.Fate(err, time.Now()))
@@ -226,10 +228,12 @@ func noteMark(head string) string {
 
 var oneLine = strings.NewReplacer("\r", " ", "\n", " ", "<", "&lt;").Replace
 
+// errMessage is GitHub's own message of a refusal, without the request.
 func errMessage(err error) string {
 	msg := err.Error()
-	if i := strings.LastIndex(msg, "]: "); i >= 0 {
-		msg = msg[i+3:]
+	var er *github.ErrorResponse
+	if errors.As(err, &er) && er.Message != "" {
+		msg = er.Message
 	}
 	if len(msg) > 300 {
 		msg = msg[:300]

@@ -2,7 +2,10 @@ package automerge_test
 
 import (
 	"context"
+	"flag"
 	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -92,9 +95,11 @@ func TestRefusedMergeToldOnce(t *testing.T) {
 			t.Fatalf("Finish = %+v, %v; want refused", res, err)
 		}
 	}
-	if cs := f.Commented(1); len(cs) != 1 || !strings.Contains(cs[0].Body, "is failing") {
-		t.Errorf("comments %+v, want one naming GitHub's reason", cs)
+	cs := f.Commented(1)
+	if len(cs) != 1 || !strings.Contains(cs[0].Body, "is failing") {
+		t.Fatalf("comments %+v, want one naming GitHub's reason", cs)
 	}
+	golden(t, "refused-merge.golden", cs[0].Body)
 }
 
 func TestFailedCheckToldOncePerHead(t *testing.T) {
@@ -129,5 +134,25 @@ func TestGraphQLURL(t *testing.T) {
 		if got := automerge.GraphQLURL(u); got != want {
 			t.Errorf("GraphQLURL(%s) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// golden compares got with testdata/name (rewritten with -update).
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	p := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (run with -update to accept):\ngot:\n%s\nwant:\n%s", name, got, want)
 	}
 }

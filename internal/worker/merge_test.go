@@ -2,6 +2,9 @@ package worker
 
 import (
 	"context"
+	"flag"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -153,8 +156,9 @@ func TestUnhealthyStagingToldOnce(t *testing.T) {
 	cs := f.repos.merge.Commented(7)
 	if len(cs) != 1 || !strings.Contains(cs[0].Body, "["+cd+"](https://argocd.example.com/applications/payment-service-staging) failed") ||
 		!strings.HasPrefix(cs[0].Body, healthMarker) {
-		t.Errorf("comments on #7 %+v, want one naming the failed check", cs)
+		t.Fatalf("comments on #7 %+v, want one naming the failed check", cs)
 	}
+	golden(t, "health-comment.golden", cs[0].Body)
 	if len(f.gh.Pulls) != 0 {
 		t.Errorf("a prod PR was opened through a failed health check")
 	}
@@ -239,5 +243,25 @@ func TestUnhealthyAfterADirectCommitToldOnTheCommit(t *testing.T) {
 				t.Errorf("%d comments on the commit, want %d", got, tc.want)
 			}
 		})
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// golden compares got with testdata/name (rewritten with -update).
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	p := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (run with -update to accept):\ngot:\n%s\nwant:\n%s", name, got, want)
 	}
 }
