@@ -63,9 +63,14 @@ type CheckFailure struct {
 	TimedOut time.Duration `json:"timedOut,omitempty"`
 }
 
-// HealthRecheck bounds how long a promotion waiting for its health checks
-// goes without a look: events wake it at once, this is the backstop.
+// HealthRecheck is the shortest interval between the backstop looks at a
+// promotion waiting for its health checks (events wake it at once). The
+// interval is a healthRechecks-th of the timeout when that is longer, so a
+// wait costs a bounded number of queue deliveries whatever the timeout
+// (the queue dead-letters an intent after its delivery limit).
 const HealthRecheck = 5 * time.Minute
+
+const healthRechecks = 6
 
 // healthCommits bounds how many commits of a run the gate asks about.
 const healthCommits = 20
@@ -210,7 +215,7 @@ func judgeHealth(ctx context.Context, chk Checks, run []Commit, names []string, 
 		return GateResult{Failed: f, Reason: fmt.Sprintf("%s is not healthy in %s: no success from %s within %s of reaching it (since %s)",
 			what, env, f.Check, timeout, arrival.When.UTC().Format(time.RFC3339))}, nil
 	}
-	next := now.Add(HealthRecheck)
+	next := now.Add(max(HealthRecheck, timeout/healthRechecks))
 	if next.After(deadline) {
 		next = deadline
 	}

@@ -77,6 +77,7 @@ func TestHealthGate(t *testing.T) {
 		run     []Commit
 		results map[string][]CheckResult
 		now     time.Time
+		timeout string // staging's health timeout; "" 30m
 		want    gateWant
 		failed  *CheckFailure
 	}{
@@ -97,6 +98,8 @@ func TestHealthGate(t *testing.T) {
 			results: map[string][]CheckResult{"c2": {ok("smoke")}},
 			want: gateWant{reason: "waiting for " + cd + " to report payment-service v1.3.0 healthy in staging",
 				retryAt: now.Add(HealthRecheck)}},
+		{name: "a long timeout: the backstop looks a sixth of it apart", env: "prod", run: run, timeout: "2h",
+			want: gateWant{reason: "waiting for", retryAt: now.Add(20 * time.Minute)}},
 		{name: "backstop never later than the timeout", env: "prod", run: run, now: arrived.When.Add(28 * time.Minute),
 			want: gateWant{reason: "refused at 2026-11-25T10:20:00Z", retryAt: arrived.When.Add(30 * time.Minute)}},
 		{name: "timeout: refused", env: "prod", run: run, now: arrived.When.Add(30 * time.Minute),
@@ -114,7 +117,11 @@ func TestHealthGate(t *testing.T) {
 			want: gateWant{reason: "payment-service v1.4.0 is not running in staging"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			in := gateInput(t, healthRules, "payment-service", tc.env)
+			yaml := healthRules
+			if tc.timeout != "" {
+				yaml = strings.Replace(yaml, "timeout: 30m", "timeout: "+tc.timeout, 1)
+			}
+			in := gateInput(t, yaml, "payment-service", tc.env)
 			if tc.kind != "" {
 				in.Kind = tc.kind
 			}
