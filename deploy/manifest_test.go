@@ -47,6 +47,8 @@ var eventUse = map[string]string{
 	"status":        "commit statuses, for the health and policy gates",
 	"check_run":     "check runs, for the health and policy gates",
 	"check_suite":   "check suites, for the health and policy gates",
+	// An approval may make an autoMerge PR mergeable.
+	"pull_request_review": "approvals, for auto-merge where GitHub's own is not allowed",
 }
 
 // alwaysDelivered are events GitHub sends every App without a subscription

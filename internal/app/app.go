@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
+	"github.com/promobot/promobot/internal/automerge"
 	"github.com/promobot/promobot/internal/budget"
 	"github.com/promobot/promobot/internal/chatops"
 	"github.com/promobot/promobot/internal/checkout"
@@ -212,6 +213,7 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		if bud != nil {
 			w.Budget = bud
 		}
+		w.Merges = automerge.Merger{}
 		a.consumed = make(chan error, 1)
 		a.wg.Add(1)
 		go func() {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/promobot/promobot/internal/automerge"
 	"github.com/promobot/promobot/internal/chatops"
 	"github.com/promobot/promobot/internal/ghapp"
 	"github.com/promobot/promobot/internal/gitmirror"
@@ -35,7 +36,12 @@ type Repo struct {
 	// reported the build: a source repository of another organisation is
 	// not reachable with the GitOps repository's installation.
 	Statuses prwriter.StatusSetter
-	Read     func(ctx context.Context) (Tree, error)
+	// Merge finishes autoMerge pull requests (internal/automerge).
+	Merge automerge.GitHub
+	// Commits comments on commits (a failed health check after a direct
+	// commit).
+	Commits CommitComments
+	Read    func(ctx context.Context) (Tree, error)
 }
 
 // Tree is the repository at its base branch head, as decisions read it.
@@ -88,7 +94,15 @@ func (s *Source) Open(ctx context.Context, in intent.Intent) (Repo, error) {
 		Writer:   marksStale{w, s.Mirrors},
 		ChatOps:  chatops.REST(inst.Client),
 		Statuses: sourceStatuses{s.Clients, in.Source.InstallationID, inst.ID, w},
-		Read:     func(ctx context.Context) (Tree, error) { return s.read(ctx, inst, in) },
+		Merge:    automerge.REST(inst.Client),
+		Commits:  RESTCommitComments(inst.Client),
+		Read: func(ctx context.Context) (Tree, error) {
+			t, err := s.read(ctx, inst, in)
+			if err == nil {
+				t.Views.Checks = checks{s.Mirrors, in.Repo, baseBranch(t.Rules), RESTChecks(inst.Client)}
+			}
+			return t, err
+		},
 	}, nil
 }
 
@@ -220,4 +234,12 @@ type history struct {
 
 func (h history) FirstSeen(ctx context.Context, path string, holds func([]byte) bool) (time.Time, bool, error) {
 	return h.m.FirstSeen(ctx, h.repo, h.branch, path, holds)
+}
+
+// baseBranch is the rules' base branch (main when they name none).
+func baseBranch(rs *rules.Rules) string {
+	if rs == nil || rs.Defaults.BaseBranch == "" {
+		return "main"
+	}
+	return rs.Defaults.BaseBranch
 }

@@ -84,7 +84,11 @@ func Run(ctx context.Context, dir string, out io.Writer, log zerolog.Logger) err
 	step := func(n int, title string) { say("\n== %d. %s", n, title) }
 
 	say("promobot demo: a GitHub test server with %s and %s, and promobot with embedded NATS JetStream.", GitOpsRepo, SourceRepo)
-	h, err := Start(ctx, Options{Dir: dir, Log: log})
+	rules, err := healthRules()
+	if err != nil {
+		return err
+	}
+	h, err := Start(ctx, Options{Dir: dir, Log: log, Rules: rules})
 	if err != nil {
 		return err
 	}
@@ -145,14 +149,37 @@ func Run(ctx context.Context, dir string, out io.Writer, log zerolog.Logger) err
 	}
 	say("merged #%d; push delivered to promobot; intents handled so far: %d (no prod PR)", pr.Number, len(h.Results()))
 
-	step(4, "alice comments `/promote prod --ticket PAY-123` on the merged staging PR")
+	step(4, "staging has `health`: a promotion out of it waits until Argo CD reports the tag healthy there")
+	early, err := h.GitHub.Comment(GitOpsRepo, pr.Number, "bob", "/promote prod --ticket PAY-123")
+	if err != nil {
+		return err
+	}
+	wait, err := await(worker.Delayed)
+	if err != nil {
+		return err
+	}
+	say("bob asks too early: %s", wait.Reason)
+	say("(simulated) Argo CD Notifications posts commit status %s = success on main", demoCheck)
+	if err := h.GitHub.SetStatus(GitOpsRepo, "main", demoCheck, "success", "https://argocd.example.com/applications/payment-service-staging", "argocd-notifications"); err != nil {
+		return err
+	}
+	if err := h.GitHub.WaitIdle(ctx); err != nil {
+		return err
+	}
+
+	step(5, "alice comments `/promote prod --ticket PAY-123` on the merged staging PR")
 	cid, err := h.GitHub.Comment(GitOpsRepo, pr.Number, "alice", "Ship it.\n/promote prod --ticket PAY-123")
 	if err != nil {
 		return err
 	}
-	prod, err := await(worker.Opened)
+	prod, err := awaitCommand(h, &next, ctx, worker.Opened)
 	if err != nil {
 		return err
+	}
+	for _, line := range strings.Split(mustPR(h, prod.PR).Body, "\n") {
+		if strings.Contains(line, "health:") {
+			say("  %s", line)
+		}
 	}
 	if _, err := showPR(h, out, prod.PR); err != nil {
 		return err
@@ -161,7 +188,7 @@ func Run(ctx context.Context, dir string, out io.Writer, log zerolog.Logger) err
 		say("reaction on alice's comment: %s", r.Content)
 	}
 	for _, c := range h.GitHub.Comments(GitOpsRepo, pr.Number) {
-		if c.ID != cid {
+		if c.ID != cid && c.ID != early && c.User != "bob" {
 			body, _, _ := strings.Cut(c.Body, "<!--")
 			say("reply by %s: %s", c.User, strings.Join(strings.Fields(body), " "))
 		}
@@ -206,4 +233,46 @@ func showDiff(h *Harness, out io.Writer, base, head string) error {
 		fmt.Fprintf(out, "    %s\n", line)
 	}
 	return nil
+}
+
+// demoCheck is the health check the demo's staging names (Argo CD
+// Notifications' GitHub service posts it on the synced commit).
+const demoCheck = "continuous-delivery/payment-service-staging"
+
+// healthRules are the sample rules with staging's health check.
+func healthRules() ([]byte, error) {
+	b, err := sample.ReadFile("sample/rules.yaml")
+	if err != nil {
+		return nil, fmt.Errorf("read sample rules: %w", err)
+	}
+	const at = "    auto: true       # a PR as soon as dev changes\n"
+	if !strings.Contains(string(b), at) {
+		return nil, fmt.Errorf("sample rules: no staging entry to add health to")
+	}
+	return []byte(strings.Replace(string(b), at, at+"    health:          # a promotion out of staging waits for Argo CD's report\n"+
+		"      checks: ['continuous-delivery/{{.Service}}-staging']\n      timeout: 30m\n", 1)), nil
+}
+
+// awaitCommand waits for the next result of a ChatOps command (a waiting
+// command's later re-checks may come first) and checks its outcome.
+func awaitCommand(h *Harness, next *int, ctx context.Context, want worker.Outcome) (worker.Result, error) {
+	for {
+		r, err := h.Await(ctx, *next)
+		*next++
+		if err != nil {
+			return r, err
+		}
+		if !r.Intent.Command() || r.Outcome == worker.Delayed {
+			continue
+		}
+		if r.Outcome != want {
+			return r, fmt.Errorf("intent %s: want %s, got %s (%s)", r.Intent.ID, want, r.Outcome, r.Reason)
+		}
+		return r, nil
+	}
+}
+
+func mustPR(h *Harness, n int) githubtest.PR {
+	pr, _ := h.PR(n)
+	return pr
 }

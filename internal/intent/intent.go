@@ -23,12 +23,17 @@ const (
 	// KindReply answers a ChatOps comment that asked for help or did not
 	// parse; the worker posts Reply (the webhook itself never calls GitHub).
 	KindReply Kind = "reply"
+	// KindMerge says an autoMerge pull request may be mergeable now (a
+	// check suite, status or review changed), or that a check failed on it
+	// (Check). It names the PR (Source.Issue) or its head branch
+	// (Source.Ref) and no service.
+	KindMerge Kind = "merge"
 )
 
 // Valid reports whether k is a known kind.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindUpdate, KindPromote, KindRollback, KindReply:
+	case KindUpdate, KindPromote, KindRollback, KindReply, KindMerge:
 		return true
 	}
 	return false
@@ -78,10 +83,20 @@ type Intent struct {
 	Group bool `json:"group,omitempty"`
 	// Part names one target of the environment (rules.Target.Part) when the
 	// environment opens one PR per target; empty: all targets.
-	Part      string    `json:"part,omitempty"`
-	Reply     string    `json:"reply,omitempty"` // KindReply: the markdown to post
+	Part  string `json:"part,omitempty"`
+	Reply string `json:"reply,omitempty"` // KindReply: the markdown to post
+	// Check is the check a status or check run event reported (KindMerge:
+	// a failure on the PR's head).
+	Check     *Check    `json:"check,omitempty"`
 	Source    SourceRef `json:"source"`
 	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Check is one commit status or check run as an event reported it.
+type Check struct {
+	Name  string `json:"name"`
+	State string `json:"state"` // success, failure, error, pending
+	URL   string `json:"url,omitempty"`
 }
 
 // Target is the unit of leases, branches and PRs.
@@ -212,6 +227,9 @@ func (in Intent) Validate() error {
 			return fmt.Errorf("intent %s: a reply needs an issue, a comment and a text", in.ID)
 		}
 		return nil
+	}
+	if in.Kind == KindMerge {
+		return in.validateMerge()
 	}
 	switch {
 	case in.ID == "":

@@ -18,6 +18,7 @@ const (
 	GateTicket     = "change ticket"
 	GateWindow     = "deployment window"
 	GateSoak       = "soak time"
+	GateHealth     = "health"
 )
 
 // GateInput is everything a gate may read about one decision. Decide builds
@@ -46,7 +47,7 @@ type Gate interface {
 }
 
 // allGates are checked in this order; results are shown in it too.
-var allGates = []Gate{tagPatternGate{}, downgradeGate{}, ticketGate{}, windowGate{}, soakGate{}}
+var allGates = []Gate{tagPatternGate{}, downgradeGate{}, ticketGate{}, windowGate{}, soakGate{}, healthGate{}}
 
 // checkGates evaluates every gate; it never stops at the first closed one,
 // so the PR body or the reply can list them all.

@@ -195,7 +195,7 @@ func TestCheckGates(t *testing.T) {
 					closed = append(closed, g.Gate)
 				}
 			}
-			order := []string{GateTagPattern, GateDowngrade, GateTicket, GateWindow, GateSoak}
+			order := []string{GateTagPattern, GateDowngrade, GateTicket, GateWindow, GateSoak, GateHealth}
 			if strings.Join(names, ",") != strings.Join(order, ",") {
 				t.Errorf("gates %v, want %v", names, order)
 			}

@@ -59,6 +59,9 @@ type Views struct {
 	Base     RepoView
 	Branches Branches
 	History  History
+	// Checks reads the health checks reported on base branch commits
+	// (nil: the health gate says it was not checked).
+	Checks Checks
 }
 
 // Change is one service's tag moving in one file.
@@ -98,6 +101,8 @@ type GateResult struct {
 	Reason  string    `json:"reason"`
 	RetryAt time.Time `json:"retryAt,omitzero"` // set when the gate opens with time
 	Policy  bool      `json:"policy,omitempty"` // the organisation policy raised what this gate checks
+	// Failed is set when a health check failed: who is told, and what.
+	Failed *CheckFailure `json:"failed,omitempty"`
 }
 
 // Plan is what the writer applies: every fact it needs is decided here
@@ -119,6 +124,9 @@ type Plan struct {
 	// Direct commits to the base branch instead of opening a PR.
 	Direct    bool
 	AutoMerge bool
+	// MergeMethod is the rules' mergeMethod for AutoMerge ("": the first
+	// the repository allows).
+	MergeMethod string
 	// BranchCurrent is true when the existing promotion branch already holds
 	// exactly these edits (a re-processed intent): no new commit is needed.
 	BranchCurrent bool
@@ -197,18 +205,19 @@ func Decide(ctx context.Context, rs *rules.Rules, in intent.Intent, v Views, now
 	}
 
 	p := &Plan{
-		IntentID:   in.ID,
-		Kind:       in.Kind,
-		Target:     in.Target(),
-		BaseBranch: env.BaseBranch,
-		BaseSHA:    v.Base.Commit(),
-		Branch:     branchName,
-		Direct:     env.Direct,
-		AutoMerge:  env.AutoMerge,
-		Reviewers:  env.Reviewers,
-		Labels:     env.Labels,
-		Policy:     env.Policy,
-		Config:     configOf(rs),
+		IntentID:    in.ID,
+		Kind:        in.Kind,
+		Target:      in.Target(),
+		BaseBranch:  env.BaseBranch,
+		BaseSHA:     v.Base.Commit(),
+		Branch:      branchName,
+		Direct:      env.Direct,
+		AutoMerge:   env.AutoMerge,
+		MergeMethod: env.MergeMethod,
+		Reviewers:   env.Reviewers,
+		Labels:      env.Labels,
+		Policy:      env.Policy,
+		Config:      configOf(rs),
 	}
 	from := in.From
 	var tags, skips []string

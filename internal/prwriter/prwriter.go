@@ -28,9 +28,7 @@ type Result struct {
 	CommitSHA string
 	Number    int
 	URL       string
-	Created   bool  // a new PR was opened
-	Merged    bool  // auto-merged
-	MergeErr  error // why an auto-merge did not happen, when GitHub said no
+	Created   bool // a new PR was opened
 	// Unrequested names the reviewers of the rules GitHub would not ask
 	// for a review (as the rules name them: "alice", "acme/leads"); the
 	// PR's reviewer note says why. Not a failure: the PR is open.
@@ -100,12 +98,6 @@ func (w *Writer) Apply(ctx context.Context, gh GitHub, p *planner.Plan) (Result,
 		return Result{}, err
 	}
 	res.Number, res.URL, res.Created, res.Unrequested = pr.Number, pr.URL, created, unrequested
-	if p.AutoMerge {
-		// The PR exists whatever happens here: a merge GitHub refuses (checks
-		// pending, not mergeable yet) leaves it for people to merge, and is
-		// not a failed promotion.
-		res.Merged, res.MergeErr = tryMerge(ctx, gh, p.Target.Repo, pr.Number)
-	}
 	return res, nil
 }
 
@@ -355,20 +347,4 @@ func decorate(ctx context.Context, gh GitHub, p *planner.Plan, number int) ([]st
 		}
 	}
 	return names(refused), nil
-}
-
-// tryMerge merges when GitHub reports the PR mergeable with checks passing;
-// otherwise it leaves the PR for people (or a later promotion) to merge.
-func tryMerge(ctx context.Context, gh GitHub, repo string, number int) (bool, error) {
-	pr, err := gh.GetPull(ctx, repo, number)
-	if err != nil {
-		return false, fmt.Errorf("get pull request #%d: %w", number, ghretry.Fate(err, time.Now()))
-	}
-	if !pr.Mergeable || pr.MergeableState != "clean" {
-		return false, nil
-	}
-	if err := gh.MergePull(ctx, repo, number, pr.HeadSHA); err != nil {
-		return false, fmt.Errorf("merge pull request #%d: %w", number, ghretry.Fate(err, time.Now()))
-	}
-	return true, nil
 }

@@ -381,45 +381,6 @@ func TestBinaryFile(t *testing.T) {
 	}
 }
 
-// TestAutoMergeWaitsForChecks merges only once the head's statuses pass.
-func TestAutoMergeWaitsForChecks(t *testing.T) {
-	f := newFixture(t)
-	ctx := context.Background()
-	first, err := f.w.Apply(ctx, f.gh, f.plan(t, "v2"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	head := f.srv.Branches(repo)["promobot/prod/web"]
-	if err := prwriter.Status(ctx, f.gh, repo, head, "pending", "ci", "running", ""); err != nil {
-		t.Fatal(err)
-	}
-	p := f.plan(t, "v2")
-	p.BranchCurrent, p.AutoMerge = true, true
-	res, err := f.w.Apply(ctx, f.gh, p)
-	if err != nil || res.Merged || res.MergeErr != nil || res.Number != first.Number {
-		t.Fatalf("checks pending: %+v %v, want the PR left open", res, err)
-	}
-	if err := prwriter.Status(ctx, f.gh, repo, head, "success", "ci", "passed", "https://ci.example/1"); err != nil {
-		t.Fatal(err)
-	}
-	p = f.plan(t, "v2")
-	p.BranchCurrent, p.AutoMerge = true, true
-	res, err = f.w.Apply(ctx, f.gh, p)
-	if err != nil || !res.Merged {
-		t.Fatalf("checks green: %+v %v, want merged", res, err)
-	}
-	if len(f.openPRs()) != 0 {
-		t.Errorf("PR still open after auto-merge")
-	}
-	if got, _ := f.srv.File(repo, "main", "apps/web/overlays/prod/kustomization.yaml"); string(got) != "images:\n  - name: web\n    newTag: v2\n" {
-		t.Errorf("main after merge = %q", got)
-	}
-	sts := f.srv.Statuses(repo, head)
-	if len(sts) != 2 || sts[1].State != "success" || sts[1].TargetURL != "https://ci.example/1" {
-		t.Errorf("statuses = %+v", sts)
-	}
-}
-
 // TestFate reads back what GitHub's answers, as go-github reports them,
 // mean for the intent.
 func TestFate(t *testing.T) {

@@ -283,55 +283,6 @@ func TestApply(t *testing.T) {
 				}
 			},
 		},
-		{
-			name: "auto-merge when mergeable",
-			arrange: func(g *prwritertest.GitHub, _ *memState, p *planner.Plan) {
-				p.AutoMerge, g.MergeableState = true, "clean"
-			},
-			calls: slices.Concat(commitCalls, []string{"CreateRef"}, newPRCalls, []string{"GetPull", "MergePull"}),
-			check: func(t *testing.T, g *prwritertest.GitHub, _ *memState, res prwriter.Result) {
-				if !res.Merged || res.MergeErr != nil || !g.Pull(res.Number).Merged {
-					t.Errorf("result %+v", res)
-				}
-			},
-		},
-		{
-			name: "auto-merge waits while blocked",
-			arrange: func(g *prwritertest.GitHub, _ *memState, p *planner.Plan) {
-				p.AutoMerge, g.MergeableState = true, "blocked"
-			},
-			calls: slices.Concat(commitCalls, []string{"CreateRef"}, newPRCalls, []string{"GetPull"}),
-			check: func(t *testing.T, g *prwritertest.GitHub, _ *memState, res prwriter.Result) {
-				if res.Merged || res.MergeErr != nil || g.Pull(res.Number).State != "open" {
-					t.Errorf("result %+v", res)
-				}
-			},
-		},
-		{
-			name: "auto-merge refused: the PR stays, no failure",
-			arrange: all(fail("MergePull", prwritertest.Err(http.StatusMethodNotAllowed)), func(g *prwritertest.GitHub, _ *memState, p *planner.Plan) {
-				p.AutoMerge, g.MergeableState = true, "clean"
-			}),
-			calls: slices.Concat(commitCalls, []string{"CreateRef"}, newPRCalls, []string{"GetPull", "MergePull"}),
-			check: func(t *testing.T, _ *prwritertest.GitHub, _ *memState, res prwriter.Result) {
-				if res.Merged || res.MergeErr == nil || !res.Created || !fate.IsTerminal(res.MergeErr) {
-					t.Errorf("result %+v", res)
-				}
-			},
-		},
-		{
-			name: "auto-merge cannot read the PR",
-			arrange: all(fail("GetPull", prwritertest.Err(http.StatusBadGateway)), func(_ *prwritertest.GitHub, _ *memState, p *planner.Plan) {
-				p.AutoMerge = true
-			}),
-			calls: slices.Concat(commitCalls, []string{"CreateRef"}, newPRCalls, []string{"GetPull"}),
-			check: func(t *testing.T, _ *prwritertest.GitHub, _ *memState, res prwriter.Result) {
-				if res.Merged || res.MergeErr == nil {
-					t.Errorf("result %+v", res)
-				}
-			},
-		},
-
 		// Reviewers GitHub will not ask do not stop the PR.
 		{
 			name: "a reviewer GitHub refuses: the others asked one by one, PR labelled, remembered, noted",

@@ -151,6 +151,7 @@ var fieldsOf = map[string][]string{
 	"ticket": {"Ticket"},
 	"build":  {"SHA", "ShortSHA", "HeadBranch", "RunNumber"},
 	"gen":    {"Dir", "Path"},
+	"health": {"Service", "Env"},
 }
 
 // parseTemplate parses text and checks that it names only the given fields

@@ -41,6 +41,7 @@ type envCompiled struct {
 	ticketFull *regexp.Regexp
 	ticketURL  *template.Template // nil: no URL
 	windows    []WindowSchedule
+	health     []*template.Template // health.checks; empty: no health gate
 }
 
 // WindowSchedule is a compiled allow or deny window.

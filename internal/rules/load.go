@@ -183,6 +183,7 @@ func validate(r *Rules, c *checker, entries []svcEntry) *compiled {
 		checkPrincipals(c, p+".promoters", e.Promoters)
 		checkLabels(c, p+".labels", e.Labels)
 		compileEnvPolicy(c, p, ec)
+		compileEnvMerge(c, p, e, ec)
 		envs[e.Name] = ec
 	}
 

@@ -131,6 +131,18 @@ func TestRejections(t *testing.T) {
 		{"tab indentation", "", "version: 1\n\tenvironments: []\n", "", 2, "invalid YAML"},
 		{"non-string key", "version: 1", "version: 1\n1: x", "", 2, "keys must be strings"},
 		{"custom tag", "image: registry.example.com/web", "image: !secret registry.example.com/web", "services[0].image", 8, "expected a string"},
+		{"bad merge method", "  - name: dev\n", "  - name: dev\n    mergeMethod: fast-forward\n", "environments[0].mergeMethod", 4, "want merge, squash or rebase"},
+		{"health without checks", "  - name: dev\n", "  - name: dev\n    health: { timeout: 30m }\n", "environments[0].health.checks", 4, "at least one check"},
+		{"health empty check", "  - name: dev\n", "  - name: dev\n    health: { checks: [''] }\n", "environments[0].health.checks[0]", 4, "must not be empty"},
+		{"health unknown template field", "  - name: dev\n", "  - name: dev\n    health: { checks: ['cd/{{.Tag}}'] }\n", "environments[0].health.checks[0]", 4, "unknown field .Tag"},
+		{"health bad template", "  - name: dev\n", "  - name: dev\n    health: { checks: ['cd/{{.Service'] }\n", "environments[0].health.checks[0]", 4, "invalid health check template"},
+		{"health check renders multi-line", "  - name: dev\n", "  - name: dev\n    health: { checks: [\"a\\n{{.Service}}\"] }\n", "environments[0].health.checks[0]", 4, "one line"},
+		{"health check too long", "  - name: dev\n", "  - name: dev\n    health: { checks: ['" + strings.Repeat("x", 256) + "'] }\n", "environments[0].health.checks[0]", 4, "longer than 255"},
+		{"health zero timeout", "  - name: dev\n", "  - name: dev\n    health: { checks: [cd], timeout: 0s }\n", "environments[0].health.timeout", 4, "must be positive"},
+		{"health bad timeout", "  - name: dev\n", "  - name: dev\n    health: { checks: [cd], timeout: soon }\n", "environments[0].health.timeout", 4, "invalid duration"},
+		{"health unknown field", "  - name: dev\n", "  - name: dev\n    health: { checks: [cd], timout: 1h }\n", "environments[0].health.timout", 4, "unknown field"},
+		{"health checks not a list", "  - name: dev\n", "  - name: dev\n    health: { checks: cd }\n", "environments[0].health.checks", 4, "expected a list"},
+		{"too many health checks", "  - name: dev\n", "  - name: dev\n    health: { checks: [" + strings.Repeat("a,", 20) + "a] }\n", "environments[0].health.checks", 4, "at most 20"},
 		{"deep nesting", "", "version: 1\nx: " + strings.Repeat("[", 40) + strings.Repeat("]", 40) + "\n", "", 2, "nesting deeper"},
 	}
 	for _, tt := range tests {

@@ -55,6 +55,7 @@ func TestSchemaMatchesTypes(t *testing.T) {
 		"environment":      reflect.TypeFor[Environment](),
 		"envOverride":      reflect.TypeFor[EnvOverride](),
 		"principals":       reflect.TypeFor[Principals](),
+		"health":           reflect.TypeFor[Health](),
 		"ticket":           reflect.TypeFor[Ticket](),
 		"window":           reflect.TypeFor[Window](),
 		"service":          reflect.TypeFor[Service](),

@@ -110,6 +110,12 @@ type Environment struct {
 	Soak         Duration   `yaml:"soak" json:"soak"`
 	Windows      []Window   `yaml:"windows" json:"windows,omitempty"`
 	Labels       []string   `yaml:"labels" json:"labels,omitempty"` // added to defaults.labels
+	// MergeMethod is how autoMerge merges: merge, squash or rebase; empty:
+	// the first the repository allows.
+	MergeMethod string `yaml:"mergeMethod" json:"mergeMethod,omitempty"`
+	// Health names the checks that say a tag runs well here; a promotion
+	// out of this environment waits for them.
+	Health *Health `yaml:"health" json:"health,omitempty"`
 }
 
 // Reviewers are requested on every PR into an environment.
@@ -229,7 +235,12 @@ type EnvSettings struct {
 	Labels       []string // defaults.labels + environment labels + "env:<name>"
 	BaseBranch   string
 	// Policy says what organisation policy raised in these settings.
-	Policy PolicyMarks
+	Policy      PolicyMarks
+	MergeMethod string // "", merge, squash or rebase
+	// HealthTimeout is how long a promotion out of this environment waits
+	// for its health checks; zero when the environment has none (see
+	// Rules.HealthChecks).
+	HealthTimeout time.Duration
 }
 
 // ServiceEnv names one environment of one service.

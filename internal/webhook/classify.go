@@ -79,6 +79,11 @@ var classifiers = map[string]classifier{
 	// They need no rules.
 	"installation":              handleWithoutRules(classifyInstallation),
 	"installation_repositories": handleWithoutRules(classifyInstallationRepositories),
+	// Health gates and auto-merge (checks.go).
+	"status":              handle(classifyStatus),
+	"check_run":           handle(classifyCheckRun),
+	"check_suite":         handle(classifyCheckSuite),
+	"pull_request_review": handle(classifyReview),
 }
 
 // needsNoRules names the events classified without rules: the handler

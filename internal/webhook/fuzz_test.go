@@ -27,10 +27,13 @@ func seedPayloads(f *testing.F, add func(event string, body []byte)) {
 	}
 	hostile := []string{`{}`, `null`, `{"a":[1,2,{"b":null}]}`, `{"ref":"refs/tags/v1","ref":"x"}`, `{"ref":"a","REF":"b"}`, "{\"a\":\"\xff\"}", `{"a":"\ud800"}`, `[[[[`, `{"a":-0.1e+5}`}
 	for _, s := range hostile {
-		for _, event := range []string{"push", "workflow_run", "installation", "installation_repositories"} {
+		for _, event := range []string{"push", "workflow_run", "installation", "installation_repositories", "status", "check_run", "check_suite", "pull_request_review"} {
 			add(event, []byte(s))
 		}
 	}
+	// Statuses and check runs in the shape GitHub documents (checks_test.go).
+	add("status", statusPayload("failure", "continuous-delivery/web-staging", "https://argocd.example.com/x", "main", "promobot/staging/web"))
+	add("check_run", checkRunPayload("completed", "test", "failure", "promobot/staging/web", 5))
 	// Installation changes: the shapes the classifier reads, and the ways
 	// they can be wrong.
 	for _, s := range []string{

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promobot/promobot/internal/automerge/automergetest"
 	"github.com/promobot/promobot/internal/chatops"
 	"github.com/promobot/promobot/internal/chatops/chatopstest"
 	"github.com/promobot/promobot/internal/checkout"
@@ -126,13 +127,21 @@ type repos struct {
 	openErr  error
 	readErr  error
 	reads    int
+	merge    *automergetest.Fake // nil: no automerge client
+	checks   planner.Checks
+	commits  checkout.CommitComments
 }
 
 func (r *repos) Open(_ context.Context, in intent.Intent) (checkout.Repo, error) {
 	if r.openErr != nil {
 		return checkout.Repo{}, r.openErr
 	}
-	return checkout.Repo{Writer: r.gh, ChatOps: r.chat, Statuses: r.src, Read: func(context.Context) (checkout.Tree, error) {
+	repo := checkout.Repo{Writer: r.gh, ChatOps: r.chat, Statuses: r.src}
+	if r.merge != nil {
+		repo.Merge = r.merge
+	}
+	repo.Commits = r.commits
+	repo.Read = func(context.Context) (checkout.Tree, error) {
 		r.reads++
 		if r.readErr != nil {
 			return checkout.Tree{}, r.readErr
@@ -146,8 +155,10 @@ func (r *repos) Open(_ context.Context, in intent.Intent) (checkout.Repo, error)
 				return nil, nil
 			}),
 			History: since(r.soakFrom),
+			Checks:  r.checks,
 		}}, nil
-	}}, nil
+	}
+	return repo, nil
 }
 
 // delivery is a queued intent.

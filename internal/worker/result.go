@@ -23,6 +23,7 @@ const (
 	Refused   Outcome = "refused"   // a gate or a check said no
 	Delayed   Outcome = "delayed"   // retried later
 	Failed    Outcome = "failed"    // dead-lettered
+	Merged    Outcome = "merged"    // an autoMerge PR merged by promobot
 )
 
 // Result is what handling one intent came to; observers see it.

@@ -67,6 +67,8 @@ type Worker struct {
 	Now    func() time.Time
 	// Observe, when set, sees every result (tests and the demo wait on it).
 	Observe func(Result)
+	// Merges, when set, finishes autoMerge pull requests (merge.go).
+	Merges Merges
 }
 
 // Handle processes one delivery and returns its one queue action.
@@ -97,6 +99,9 @@ func (w *Worker) handle(ctx context.Context, in intent.Intent, log zerolog.Logge
 	repo, err := w.Repos.Open(ctx, in)
 	if err != nil {
 		return res, err
+	}
+	if in.Kind == intent.KindMerge {
+		return w.merge(ctx, repo, in, log)
 	}
 	if in.Kind != intent.KindReply && !in.Command() {
 		return w.promote(ctx, repo, in, log)
@@ -152,7 +157,7 @@ func (w *Worker) promote(ctx context.Context, repo checkout.Repo, in intent.Inte
 		return res, nil
 	case dec.Refusal != nil:
 		res.Outcome, res.Reason, res.RetryAt = Refused, dec.Refusal.Reason, dec.Refusal.RetryAt
-		return res, nil
+		return res, w.tellUnhealthy(ctx, repo, in, dec.Refusal, log)
 	}
 	p := dec.Plan
 	ctx, done, wait, err := w.reserve(ctx, tree.Rules, in, p)
@@ -170,8 +175,10 @@ func (w *Worker) promote(ctx context.Context, repo checkout.Repo, in intent.Inte
 		return res, err
 	}
 	res.Commit, res.Base, res.PR, res.PRURL = wr.CommitSHA, p.BaseSHA, wr.Number, wr.URL
-	if wr.MergeErr != nil {
-		log.Info().Err(wr.MergeErr).Int("pr", wr.Number).Msg("auto-merge not done; the PR waits for people")
+	if p.AutoMerge && !p.Direct && wr.Number != 0 {
+		if err := w.finishMerge(ctx, repo, p, wr.Number, log); err != nil {
+			return res, err
+		}
 	}
 	switch {
 	case p.Direct:
