@@ -3,10 +3,15 @@ package history_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/promobot/promobot/internal/history"
+	"github.com/promobot/promobot/internal/history/gitfixture"
 	"github.com/promobot/promobot/internal/rules"
 )
 
@@ -159,4 +164,42 @@ func diffLines(want, got []string) string {
 		}
 	}
 	return b.String()
+}
+
+func TestWalkFromABaseEqualsAFullWalk(t *testing.T) {
+	r := fixture(t)
+	rs, err := rules.Load("testdata/rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, head, err := history.OpenDir(r.Dir, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	full, err := history.Walk(ctx, st, head, rs, history.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := plumbing.NewHash(r.Git(time.Time{}, gitfixture.Who{}, "rev-parse", "HEAD~3"))
+	base, err := history.Walk(ctx, st, old, rs, history.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc, err := history.Walk(ctx, st, head, rs, history.Options{Base: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(full, inc) {
+		t.Errorf("walk from a base differs from a full walk:\n%+v\n%+v", full, inc)
+	}
+	// The cache walks the new head from the old one.
+	c := history.NewCache(4)
+	if _, err := c.Walk(ctx, st, old, rs, history.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Walk(ctx, st, head, rs, history.Options{})
+	if err != nil || !reflect.DeepEqual(full, got) {
+		t.Errorf("cache after a new head: %v, differs: %v", err, !reflect.DeepEqual(full, got))
+	}
 }

@@ -38,6 +38,11 @@ type Options struct {
 	// MaxCommits is how many first-parent commits to walk at most; 0 means
 	// DefaultMaxCommits; above MaxCommits is an error.
 	MaxCommits int
+	// Base is an earlier walk of the same branch, repository and rules: the
+	// walk stops when it reaches Base's head and takes Base's changes from
+	// there, so a new head costs only its new commits. A Base whose head is
+	// not on the first-parent path is simply never reached.
+	Base *History
 }
 
 // tracked is one target of one service in one environment.
@@ -68,7 +73,7 @@ type walker struct {
 	rs       *rules.Rules
 	byPath   map[string][]*tracked
 	trie     *node
-	trees    map[plumbing.Hash]*object.Tree
+	trees    map[plumbing.Hash][]byte
 	blobs    map[plumbing.Hash][]byte
 	parsed   map[blobSpec]parsed
 	branches map[string]bool
@@ -100,15 +105,22 @@ func Walk(ctx context.Context, st storer.EncodedObjectStorer, head plumbing.Hash
 		return nil, fmt.Errorf("history: tree of %s: %w", head, err)
 	}
 	w := &walker{st: st, rs: rs, byPath: map[string][]*tracked{}, trie: &node{},
-		trees: map[plumbing.Hash]*object.Tree{}, blobs: map[plumbing.Hash][]byte{},
+		trees: map[plumbing.Hash][]byte{}, blobs: map[plumbing.Hash][]byte{},
 		parsed: map[blobSpec]parsed{}, branches: map[string]bool{}}
 	order := w.track(headTree, opt.Repo)
 
 	h := &History{Head: head.String(), Changes: []Change{}, Current: []Current{}}
-	c := hc
+	c, based := hc, false
 	for h.Commits < limit {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if b := opt.Base; b != nil && b.Head == c.Hash.String() {
+			h.Changes = append(h.Changes, b.Changes...)
+			h.Commits += b.Commits
+			h.Truncated = b.Truncated
+			based = true
+			break
 		}
 		var parent *object.Commit
 		if len(c.ParentHashes) > 0 {
@@ -128,7 +140,9 @@ func Walk(ctx context.Context, st storer.EncodedObjectStorer, head plumbing.Hash
 		}
 		c = parent
 	}
-	h.Truncated = h.Commits >= limit && len(c.ParentHashes) > 0
+	if !based {
+		h.Truncated = h.Commits >= limit && len(c.ParentHashes) > 0
+	}
 	w.current(headTree, order, h)
 	return h, nil
 }
@@ -247,7 +261,8 @@ func (w *walker) commit(c, parent *object.Commit, h *History) error {
 	return nil
 }
 
-// diff appends the tracked files under n that differ between trees a and b.
+// diff appends the tracked files under n that differ between trees a and
+// b, walking both trees' entries in step (git keeps them sorted).
 func (w *walker) diff(prefix string, a, b plumbing.Hash, n *node, out *[]pathChange) error {
 	if a == b {
 		return nil
@@ -260,23 +275,59 @@ func (w *walker) diff(prefix string, a, b plumbing.Hash, n *node, out *[]pathCha
 	if err != nil {
 		return err
 	}
-	for name, kid := range n.kids {
-		ea, eb := entry(ta, name), entry(tb, name)
-		if ea == eb {
+	ia, ib := treeIter{data: ta}, treeIter{data: tb}
+	oka, okb := ia.next(), ib.next()
+	for oka || okb {
+		var ea, eb *rawEntry
+		switch {
+		case !oka:
+			eb = &ib.e
+		case !okb:
+			ea = &ia.e
+		default:
+			switch c := gitCmp(&ia.e, &ib.e); {
+			case c < 0:
+				ea = &ia.e
+			case c > 0:
+				eb = &ib.e
+			default:
+				ea, eb = &ia.e, &ib.e
+			}
+		}
+		// Copies: the iterators move on below.
+		var ca, cb rawEntry
+		if ea != nil {
+			ca = *ea
+			ea = &ca
+			oka = ia.next()
+		}
+		if eb != nil {
+			cb = *eb
+			eb = &cb
+			okb = ib.next()
+		}
+		if ea != nil && eb != nil && ea.hash == eb.hash && ea.mode == eb.mode {
 			continue
 		}
-		p := name
+		name := eb
+		if ea != nil {
+			name = ea
+		}
+		kid := n.kids[string(name.name)]
+		if kid == nil {
+			continue
+		}
+		p := string(name.name)
 		if prefix != "" {
-			p = prefix + "/" + name
+			p = prefix + "/" + p
 		}
 		if kid.leaf {
-			fa, fb := fileHash(ta, name), fileHash(tb, name)
-			if fa != fb {
+			if fa, fb := fileOf(ea), fileOf(eb); fa != fb {
 				*out = append(*out, pathChange{path: p, old: fa, new: fb})
 			}
 		}
 		if len(kid.kids) > 0 {
-			if err := w.diff(p, dirHash(ta, name), dirHash(tb, name), kid, out); err != nil {
+			if err := w.diff(p, dirOf(ea), dirOf(eb), kid, out); err != nil {
 				return err
 			}
 		}
@@ -284,54 +335,18 @@ func (w *walker) diff(prefix string, a, b plumbing.Hash, n *node, out *[]pathCha
 	return nil
 }
 
-func (w *walker) tree(h plumbing.Hash) (*object.Tree, error) {
-	if h.IsZero() {
-		return nil, nil
-	}
-	if t, ok := w.trees[h]; ok {
-		return t, nil
-	}
-	t, err := object.GetTree(w.st, h)
-	if err != nil {
-		return nil, fmt.Errorf("history: read tree %s: %w", h, err)
-	}
-	if len(w.trees) >= 1<<14 {
-		clear(w.trees) // consecutive commits share most trees; an old one is rarely asked again
-	}
-	w.trees[h] = t
-	return t, nil
-}
-
-func find(t *object.Tree, name string) *object.TreeEntry {
-	if t == nil {
-		return nil
-	}
-	e, err := t.FindEntry(name)
-	if err != nil {
-		return nil
-	}
-	return e
-}
-
-func entry(t *object.Tree, name string) plumbing.Hash {
-	if e := find(t, name); e != nil {
-		return e.Hash
+// fileOf is e's blob when it is a regular file (a symlink or submodule
+// never holds a tag promobot reads).
+func fileOf(e *rawEntry) plumbing.Hash {
+	if isFile(e) {
+		return e.hash
 	}
 	return plumbing.ZeroHash
 }
 
-// fileHash is name's blob when it is a regular file (a symlink or
-// submodule never holds a tag promobot reads).
-func fileHash(t *object.Tree, name string) plumbing.Hash {
-	if e := find(t, name); e != nil && e.Mode.IsFile() && e.Mode != filemode.Symlink {
-		return e.Hash
-	}
-	return plumbing.ZeroHash
-}
-
-func dirHash(t *object.Tree, name string) plumbing.Hash {
-	if e := find(t, name); e != nil && e.Mode == filemode.Dir {
-		return e.Hash
+func dirOf(e *rawEntry) plumbing.Hash {
+	if e != nil && e.mode == filemode.Dir {
+		return e.hash
 	}
 	return plumbing.ZeroHash
 }
@@ -349,11 +364,8 @@ func (w *walker) parse(blob plumbing.Hash, spec edit.Spec) parsed {
 	data, err := w.blob(blob)
 	if err == nil {
 		var r edit.Ref
-		r, err = edit.Get(data, spec)
+		r, p.image, err = edit.GetImage(data, spec)
 		p.ref, p.tag, p.dig = r.String(), r.Tag, r.Digest
-		if err == nil {
-			p.image, _ = edit.Image(data, spec) // the tag was read, so the entry is there
-		}
 	}
 	p.err = err
 	w.parsed[k] = p
