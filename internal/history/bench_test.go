@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -175,6 +176,7 @@ var (
 func BenchmarkWalkYear(b *testing.B) {
 	yearOnce.Do(func() { year = buildSynthetic(b, 200, benchWeeks) })
 	b.ReportAllocs()
+	cpu := cpuTimer(b)
 	b.ResetTimer()
 	for b.Loop() {
 		h, err := history.Walk(context.Background(), year.st, year.head, year.rs, history.Options{})
@@ -185,6 +187,7 @@ func BenchmarkWalkYear(b *testing.B) {
 			b.Fatalf("%d changes, want %d", len(h.Changes), year.changes)
 		}
 	}
+	cpu()
 }
 
 // BenchmarkCachedYear is the same question asked again at the same head.
@@ -216,6 +219,7 @@ func BenchmarkWalkNewHead(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
+	cpu := cpuTimer(b)
 	b.ResetTimer()
 	for b.Loop() {
 		h, err := history.Walk(ctx, year.st, year.head, year.rs, history.Options{Base: base})
@@ -226,4 +230,19 @@ func BenchmarkWalkNewHead(b *testing.B) {
 			b.Fatalf("%d changes, want %d", len(h.Changes), year.changes)
 		}
 	}
+	cpu()
+}
+
+// cpuTimer reports the process's CPU time (user + system) per operation
+// when called: on a machine shared with other work, wall time says little.
+func cpuTimer(b *testing.B) func() {
+	used := func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			b.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	start := used()
+	return func() { b.ReportMetric(float64(used()-start)/float64(b.N)/1e6, "cpu-ms/op") }
 }

@@ -17,8 +17,8 @@ import (
 
 func walkFixture(t *testing.T) *history.History {
 	t.Helper()
-	r := fixture(t)
-	rs, err := rules.Load("testdata/rules.yaml")
+	r := gitfixture.GitOps(t)
+	rs, err := rules.Parse("rules.yaml", []byte(gitfixture.GitOpsRules))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,8 +86,8 @@ func TestWalkReportsWhatRunsNowAndSinceWhen(t *testing.T) {
 }
 
 func TestWalkStopsAtTheCommitLimit(t *testing.T) {
-	r := fixture(t)
-	rs, err := rules.Load("testdata/rules.yaml")
+	r := gitfixture.GitOps(t)
+	rs, err := rules.Parse("rules.yaml", []byte(gitfixture.GitOpsRules))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,8 +123,8 @@ func TestWalkStopsAtTheCommitLimit(t *testing.T) {
 }
 
 func TestCacheWalksOncePerHead(t *testing.T) {
-	r := fixture(t)
-	rs, err := rules.Load("testdata/rules.yaml")
+	r := gitfixture.GitOps(t)
+	rs, err := rules.Parse("rules.yaml", []byte(gitfixture.GitOpsRules))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,8 +167,8 @@ func diffLines(want, got []string) string {
 }
 
 func TestWalkFromABaseEqualsAFullWalk(t *testing.T) {
-	r := fixture(t)
-	rs, err := rules.Load("testdata/rules.yaml")
+	r := gitfixture.GitOps(t)
+	rs, err := rules.Parse("rules.yaml", []byte(gitfixture.GitOpsRules))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,7 +109,7 @@ func Walk(ctx context.Context, st storer.EncodedObjectStorer, head plumbing.Hash
 		parsed: map[blobSpec]parsed{}, branches: map[string]bool{}}
 	order := w.track(headTree, opt.Repo)
 
-	h := &History{Head: head.String(), Changes: []Change{}, Current: []Current{}}
+	h := &History{Head: head.String(), Changes: []Change{}, Current: []Current{}, Files: map[string]FileChange{}}
 	c, based := hc, false
 	for h.Commits < limit {
 		if err := ctx.Err(); err != nil {
@@ -117,6 +117,11 @@ func Walk(ctx context.Context, st storer.EncodedObjectStorer, head plumbing.Hash
 		}
 		if b := opt.Base; b != nil && b.Head == c.Hash.String() {
 			h.Changes = append(h.Changes, b.Changes...)
+			for p, f := range b.Files {
+				if _, ok := h.Files[p]; !ok {
+					h.Files[p] = f
+				}
+			}
 			h.Commits += b.Commits
 			h.Truncated = b.Truncated
 			based = true
@@ -224,6 +229,14 @@ func (w *walker) commit(c, parent *object.Commit, h *History) error {
 	}
 	var out []Change
 	for _, pc := range pcs {
+		if _, ok := h.Files[pc.path]; !ok { // newest first: the first seen is the last change
+			fo := o
+			if trs := w.byPath[pc.path]; fo.Via == ViaDirect && len(trs) > 0 && !trs[0].direct {
+				fo.Via = ViaPR
+			}
+			h.Files[pc.path] = FileChange{Path: pc.path, Time: c.Committer.When, Commit: c.Hash.String(),
+				Author: Person{Name: c.Author.Name, Email: c.Author.Email, When: c.Author.When}, Origin: fo}
+		}
 		for _, tr := range w.byPath[pc.path] {
 			from, to := w.parse(pc.old, tr.spec), w.parse(pc.new, tr.spec)
 			if from.ref == to.ref {
@@ -418,6 +431,11 @@ func (w *walker) current(headTree *object.Tree, order []*tracked, h *History) {
 			if last >= 0 && p.ref != h.Current[last].Ref {
 				h.Current[last].Mixed = true
 			}
+			if f, ok := h.Files[tr.path]; ok && last >= 0 {
+				if le := h.Current[last].LastEdit; le == nil || f.Time.After(le.Time) {
+					h.Current[last].LastEdit = &f
+				}
+			}
 			continue
 		}
 		cur := Current{Service: tr.svc.Name, Env: tr.env, Path: tr.path, Ref: p.ref, Tag: p.tag, Digest: p.dig, Image: p.image}
@@ -426,6 +444,9 @@ func (w *walker) current(headTree *object.Tree, order []*tracked, h *History) {
 			cur.Error = "no file " + tr.path
 		case p.err != nil:
 			cur.Error = p.err.Error()
+		}
+		if f, ok := h.Files[tr.path]; ok {
+			cur.LastEdit = &f
 		}
 		if i, ok := newest[key{tr.svc.Name, tr.env, tr.path}]; ok && h.Changes[i].To == p.ref {
 			c := h.Changes[i]
