@@ -68,4 +68,3 @@ func newStatus() *cobra.Command {
 	fs.BoolVar(&check, "check", false, "exit 1 when a drift flag is raised (for CI)")
 	return cmd
 }
-

@@ -114,6 +114,8 @@ type History struct {
 	// set when the walk stopped at Options.MaxCommits before the root.
 	Commits   int  `json:"commits"`
 	Truncated bool `json:"truncated,omitempty"`
+
+	parsed map[blobSpec]parsed // what each file version runs, for walks from this one
 }
 
 // Timeline returns service's changes in env (every target), newest first.

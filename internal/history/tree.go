@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -130,4 +131,35 @@ func next(e *rawEntry, i int) int {
 
 func isFile(e *rawEntry) bool {
 	return e != nil && e.mode.IsFile() && e.mode != filemode.Symlink
+}
+
+// fileAt is the blob at path under tree root, when it is a regular file.
+func (w *walker) fileAt(root plumbing.Hash, path string) plumbing.Hash {
+	h := root
+	for path != "" {
+		name, rest, more := strings.Cut(path, "/")
+		t, err := w.tree(h)
+		if err != nil {
+			return plumbing.ZeroHash
+		}
+		var found *rawEntry
+		for it := (treeIter{data: t}); it.next(); {
+			if string(it.e.name) == name {
+				e := it.e
+				found = &e
+				break
+			}
+		}
+		switch {
+		case found == nil:
+			return plumbing.ZeroHash
+		case !more:
+			return fileOf(found)
+		}
+		h, path = dirOf(found), rest
+		if h.IsZero() {
+			return plumbing.ZeroHash
+		}
+	}
+	return plumbing.ZeroHash
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"sort"
 	"strings"
 
@@ -29,6 +30,10 @@ const (
 // MaxBlobSize bounds one target file's version; a larger one reads as
 // unset (its change is still recorded, with an empty tag).
 const MaxBlobSize = 10 << 20
+
+// maxParsed bounds the file versions a History remembers having read, for
+// the next walk from it.
+const maxParsed = 200_000
 
 // Options bound a walk.
 type Options struct {
@@ -76,6 +81,7 @@ type walker struct {
 	trees    map[plumbing.Hash][]byte
 	blobs    map[plumbing.Hash][]byte
 	parsed   map[blobSpec]parsed
+	based    map[blobSpec]parsed // the Base walk's, read only: walks may share it
 	branches map[string]bool
 }
 
@@ -100,13 +106,13 @@ func Walk(ctx context.Context, st storer.EncodedObjectStorer, head plumbing.Hash
 	if err != nil {
 		return nil, fmt.Errorf("history: read head %s: %w", head, err)
 	}
-	headTree, err := hc.Tree()
-	if err != nil {
-		return nil, fmt.Errorf("history: tree of %s: %w", head, err)
-	}
+	headTree := hc.TreeHash
 	w := &walker{st: st, rs: rs, byPath: map[string][]*tracked{}, trie: &node{},
 		trees: map[plumbing.Hash][]byte{}, blobs: map[plumbing.Hash][]byte{},
 		parsed: map[blobSpec]parsed{}, branches: map[string]bool{}}
+	if opt.Base != nil {
+		w.based = opt.Base.parsed
+	}
 	order := w.track(headTree, opt.Repo)
 
 	h := &History{Head: head.String(), Changes: []Change{}, Current: []Current{}, Files: map[string]FileChange{}}
@@ -149,16 +155,19 @@ func Walk(ctx context.Context, st storer.EncodedObjectStorer, head plumbing.Hash
 		h.Truncated = h.Commits >= limit && len(c.ParentHashes) > 0
 	}
 	w.current(headTree, order, h)
+	h.parsed = w.parsed
+	if len(w.based) < maxParsed { // carry the base's forward, up to a bound
+		h.parsed = make(map[blobSpec]parsed, len(w.based)+len(w.parsed))
+		maps.Copy(h.parsed, w.based)
+		maps.Copy(h.parsed, w.parsed)
+	}
 	return h, nil
 }
 
 // track lists every target of every service (of repo) and builds the path
 // trie the tree diff follows; it returns the targets in report order.
-func (w *walker) track(headTree *object.Tree, repo string) []*tracked {
-	exists := func(p string) bool {
-		e, err := headTree.FindEntry(p)
-		return err == nil && e.Mode.IsFile()
-	}
+func (w *walker) track(headTree plumbing.Hash, repo string) []*tracked {
+	exists := func(p string) bool { return !w.fileAt(headTree, p).IsZero() }
 	svcs := make([]*rules.Service, 0, len(w.rs.Services))
 	for i := range w.rs.Services {
 		s := &w.rs.Services[i]
@@ -373,6 +382,9 @@ func (w *walker) parse(blob plumbing.Hash, spec edit.Spec) parsed {
 	if p, ok := w.parsed[k]; ok {
 		return p
 	}
+	if p, ok := w.based[k]; ok {
+		return p
+	}
 	var p parsed
 	data, err := w.blob(blob)
 	if err == nil {
@@ -413,7 +425,7 @@ func (w *walker) blob(h plumbing.Hash) ([]byte, error) {
 }
 
 // current fills what runs at head, and which change put it there.
-func (w *walker) current(headTree *object.Tree, order []*tracked, h *History) {
+func (w *walker) current(headTree plumbing.Hash, order []*tracked, h *History) {
 	type key struct{ svc, env, path string }
 	newest := map[key]int{}
 	for i := len(h.Changes) - 1; i >= 0; i-- {
@@ -422,10 +434,7 @@ func (w *walker) current(headTree *object.Tree, order []*tracked, h *History) {
 	}
 	last := -1
 	for _, tr := range order {
-		var blob plumbing.Hash
-		if e, err := headTree.FindEntry(tr.path); err == nil && e.Mode.IsFile() && e.Mode != filemode.Symlink {
-			blob = e.Hash
-		}
+		blob := w.fileAt(headTree, tr.path)
 		p := w.parse(blob, tr.spec)
 		if !tr.first {
 			if last >= 0 && p.ref != h.Current[last].Ref {
