@@ -13,6 +13,7 @@ import (
 func newAudit() *cobra.Command {
 	var rulesPath, repo, ghRepo, env, since, output string
 	var maxCommits int
+	var gh githubFlags
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Print every change of every environment's tag on the base branch: how it came, who asked and approved, its ticket, and what to look at",
@@ -32,7 +33,7 @@ func newAudit() *cobra.Command {
 				return fmt.Errorf("give --repo or --github, not both")
 			}
 			ctx := cmd.Context()
-			src, err := openSource(ctx, cmd, rulesPath, repo, ghRepo)
+			src, err := openSource(ctx, gh, rulesPath, repo, ghRepo)
 			if err != nil {
 				return err
 			}
@@ -60,5 +61,6 @@ func newAudit() *cobra.Command {
 	fs.StringVar(&since, "since", "", "only changes since: a duration back from now (30d, 36h) or a date (2026-01-31)")
 	fs.StringVar(&output, "output", "md", "md, csv or json")
 	fs.IntVar(&maxCommits, "max-commits", history.DefaultMaxCommits, "first-parent commits of history to read at most")
+	gh.add(fs)
 	return cmd
 }
