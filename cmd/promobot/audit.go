@@ -38,6 +38,9 @@ func newAudit() *cobra.Command {
 				return err
 			}
 			defer src.close()
+			if src.git != nil {
+				return src.git
+			}
 			rs := src.rules
 			if env != "" && !slices.Contains(rs.EnvNames(), env) {
 				return fmt.Errorf("unknown --env %q (the rules have %v)", env, rs.EnvNames())

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -86,5 +87,17 @@ func TestAuditThroughGitHubRefused(t *testing.T) {
 				t.Errorf("exit %d, stdout %q, stderr %s", code, out, errOut)
 			}
 		})
+	}
+}
+
+func TestStatusThroughGitHub(t *testing.T) {
+	rulesPath, s := githubGitOps(t)
+	code, out, errOut := run(t, "status", "--rules", rulesPath, "--github", "acme/gitops", "--github-api-url", s.APIURL(), "--check")
+	want, err := os.ReadFile("testdata/status-drift-table.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 1 || out != string(want) || !strings.Contains(errOut, "6 drift flag(s) raised") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 }

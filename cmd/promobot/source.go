@@ -18,13 +18,16 @@ import (
 	"github.com/promobot/promobot/internal/history"
 	"github.com/promobot/promobot/internal/intent"
 	"github.com/promobot/promobot/internal/rules"
+	"github.com/promobot/promobot/internal/status"
 )
 
 // source is a GitOps repository's history for the offline commands: a
 // checkout's git repository, or (--github) a mirror fetched from GitHub
 // with the App's (or the token's) credentials.
 type source struct {
-	rules   *rules.Rules // expanded over the repository's tree
+	rules   *rules.Rules    // expanded over the repository's tree
+	files   status.Checkout // the tree status reads: the working tree, or the base branch's head
+	git     error           // why there is no history (a checkout without git); objects is nil then
 	objects storer.EncodedObjectStorer
 	head    plumbing.Hash
 	reviews audit.Reviews // nil without GitHub access
@@ -51,12 +54,9 @@ func openSource(ctx context.Context, g githubFlags, rulesPath, dir, ghRepo strin
 	if err != nil {
 		return nil, err
 	}
-	_ = d.Close() // read-only; the expansion has read what it needs and history reads git
-	st, head, err := history.OpenDir(dir, rs.Defaults.BaseBranch)
-	if err != nil {
-		return nil, err
-	}
-	return &source{rules: rs, objects: st, head: head, close: func() {}}, nil
+	src := &source{rules: rs, files: d, close: func() { _ = d.Close() }} // read-only: nothing to flush
+	src.objects, src.head, src.git = history.OpenDir(dir, rs.Defaults.BaseBranch)
+	return src, nil
 }
 
 // openGitHub fetches repo's mirror into a temporary directory (removed by
@@ -121,7 +121,7 @@ func openGitHub(ctx context.Context, g githubFlags, rulesPath, repo string) (*so
 		cleanup()
 		return nil, err
 	}
-	return &source{rules: rs, objects: st, head: head, reviews: audit.REST{Client: in.Client},
+	return &source{rules: rs, files: snap, objects: st, head: head, reviews: audit.REST{Client: in.Client},
 		webURL: webURL(g.apiURL), close: cleanup}, nil
 }
 
