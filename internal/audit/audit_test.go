@@ -211,3 +211,19 @@ func TestParseSince(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseSince(f *testing.F) {
+	for _, s := range []string{"30d", "36h", "2026-01-31", "2026-01-31T10:00:00Z", "-3d", "soon", ""} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := audit.ParseSince(s, now)
+		if err == nil && s != "" && got.IsZero() {
+			t.Fatalf("%q: no time and no error", s)
+		}
+		if err != nil && len(err.Error()) > 300 {
+			t.Fatalf("error message of %d bytes echoes the input", len(err.Error()))
+		}
+	})
+}
