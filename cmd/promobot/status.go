@@ -44,6 +44,7 @@ func newStatus() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				m.AddHistory(h)
 				m.AddDrift(drift.Check(h, rs, now()))
 			} else if check {
 				return fmt.Errorf("status --check reads drift from git history: %w", src.git)
