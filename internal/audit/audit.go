@@ -77,6 +77,7 @@ type Row struct {
 	Rollback  bool           `json:"rollback,omitempty"` // back to a tag the environment ran before
 	Author    string         `json:"author"`
 	Requester string         `json:"requester,omitempty"`
+	Source    string         `json:"source,omitempty"` // the build that asked: repo@sha
 	Approvers []string       `json:"approvers,omitempty"`
 	Ticket    string         `json:"ticket,omitempty"`
 	TicketURL string         `json:"ticketUrl,omitempty"`
@@ -122,7 +123,7 @@ func Build(ctx context.Context, h *history.History, rs *rules.Rules, opt Options
 		}
 		settings, _ := rs.Env(c.Service, c.Env)
 		r := Row{Time: c.Time, Commit: c.Commit, Service: c.Service, Env: c.Env, Path: c.Path, From: c.From, To: c.To,
-			Via: c.Via, PR: c.PR, Kind: c.Kind, Author: c.Author.Name, Requester: c.Requester, Ticket: c.Ticket,
+			Via: c.Via, PR: c.PR, Kind: c.Kind, Author: c.Author.Name, Requester: c.Requester, Source: c.Source, Ticket: c.Ticket,
 			Gates: c.Gates, PrevRan: -1}
 		if r.PR != 0 {
 			r.PRURL = fmt.Sprintf("%s/%s/pull/%d", web, svc.Repo, r.PR)

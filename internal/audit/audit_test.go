@@ -227,3 +227,46 @@ func FuzzParseSince(f *testing.F) {
 		}
 	})
 }
+
+// A hand-built history: a build's promotion shows the build as requester,
+// and hostile names stay inside their cells in every format.
+func TestReportRequesterAndHostileText(t *testing.T) {
+	_, rs := fixture(t)
+	at := time.Date(2026, 3, 5, 10, 0, 0, 0, time.UTC)
+	h := &history.History{Head: strings.Repeat("f", 40), Changes: []history.Change{
+		{Time: at, Commit: strings.Repeat("a", 40), Service: "web", Env: "staging", Path: "apps/web/staging/kustomization.yaml",
+			From: "v2", To: "v4", Author: history.Person{Name: "promobot[bot]"},
+			Origin: history.Origin{Via: history.ViaPR, PR: 9, Source: "acme/web@" + strings.Repeat("b", 40)}},
+		{Time: at.Add(-time.Hour), Commit: strings.Repeat("c", 40), Service: "web", Env: "dev", Path: "apps/web/dev/kustomization.yaml",
+			From: "v2", To: "v4", Author: history.Person{Name: "=HYPERLINK(\"http://evil\")|`x`\n<b>[y](z)"}, Origin: history.Origin{Via: history.ViaHand}},
+	}}
+	rep, err := audit.Build(context.Background(), h, rs, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md, cs bytes.Buffer
+	if err := rep.Write(&md, "md"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.Write(&cs, "csv"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md.String(), "| build acme/web@bbbbbbb |") {
+		t.Errorf("the build is not the requester:\n%s", md.String())
+	}
+	for _, line := range strings.Split(strings.TrimSpace(md.String()), "\n") {
+		if strings.HasPrefix(line, "| 2026") && strings.Count(line, "|")-strings.Count(line, "\\|") != 14 {
+			t.Errorf("a name broke out of its cell: %s", line)
+		}
+	}
+	if strings.Contains(md.String(), "<b>") || strings.Contains(md.String(), "[y](z)") {
+		t.Errorf("markup in a name was kept:\n%s", md.String())
+	}
+	recs, err := csv.NewReader(&cs).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := recs[2][11]; !strings.HasPrefix(got, "'=HYPERLINK") {
+		t.Errorf("a formula reached the csv: %q", got)
+	}
+}

@@ -59,6 +59,19 @@ func (r Row) How() string {
 	return s
 }
 
+// requester is who asked: the ChatOps user, else the build, else the
+// commit's author.
+func (r Row) requester() string {
+	switch {
+	case r.Requester != "":
+		return r.Requester
+	case r.Source != "":
+		repo, sha, _ := strings.Cut(r.Source, "@")
+		return "build " + repo + "@" + short(sha)
+	}
+	return r.Author
+}
+
 func (r Row) gates() string {
 	parts := make([]string, len(r.Gates))
 	for i, g := range r.Gates {
@@ -130,10 +143,7 @@ func (rep Report) writeMarkdown(w io.Writer) error {
 		if len(r.Flags) > 0 {
 			flags = "⚠ " + strings.Join(r.Flags, ", ")
 		}
-		who := md(r.Requester)
-		if who == "" {
-			who = md(r.Author)
-		}
+		who := md(r.requester())
 		fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s | %s → %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			stamp(r.Time), short(r.Commit), md(r.Service), md(r.Env), md(r.Path), md(orNone(r.From)), md(orNone(r.To)), how,
 			who, md(rep.approvers(r)), ticket, md(r.gates()), prev, flags)
@@ -152,7 +162,7 @@ func md(s string) string {
 func (rep Report) writeCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	head := []string{"time", "commit", "service", "env", "path", "from", "to", "how", "pr", "pr_url", "rollback",
-		"author", "requester", "approvers", "ticket", "ticket_url", "gates", "previous_env", "previous_env_ran", "flags"}
+		"author", "requester", "approvers", "ticket", "ticket_url", "gates", "previous_env", "previous_env_ran", "flags", "source"}
 	if err := cw.Write(head); err != nil {
 		return err
 	}
@@ -167,7 +177,7 @@ func (rep Report) writeCSV(w io.Writer) error {
 		}
 		rec := []string{r.Time.UTC().Format(time.RFC3339), r.Commit, r.Service, r.Env, r.Path, r.From, r.To, r.How(), pr, r.PRURL,
 			strconv.FormatBool(r.Rollback), r.Author, r.Requester, rep.approvers(r), r.Ticket, r.TicketURL, r.gates(),
-			r.PrevEnv, prev, strings.Join(r.Flags, " ")}
+			r.PrevEnv, prev, strings.Join(r.Flags, " "), r.Source}
 		for i := range rec {
 			rec[i] = cell(rec[i])
 		}
