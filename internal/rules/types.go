@@ -116,6 +116,9 @@ type Environment struct {
 	// Health names the checks that say a tag runs well here; a promotion
 	// out of this environment waits for them.
 	Health *Health `yaml:"health" json:"health,omitempty"`
+	// LagWarning raises a drift flag when the environment has run another
+	// tag than the environment before it for longer than this ("7d").
+	LagWarning LagDuration `yaml:"lagWarning" json:"lagWarning,omitzero"`
 }
 
 // Reviewers are requested on every PR into an environment.
