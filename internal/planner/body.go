@@ -199,6 +199,7 @@ func commitMessage(p *Plan, in intent.Intent) string {
 		fmt.Fprintf(&b, "Source: %s@%s\n", in.Source.Repo, in.Source.SHA)
 	}
 	fmt.Fprintf(&b, "Promobot-Intent: %s\n", in.ID)
+	writeAuditTrailers(&b, p, in)
 	return b.String()
 }
 
