@@ -147,6 +147,7 @@ func (w *Worker) promote(ctx context.Context, repo checkout.Repo, in intent.Inte
 		return res, nil
 	case dec.Refusal != nil:
 		res.Outcome, res.Reason, res.RetryAt = Refused, dec.Refusal.Reason, dec.Refusal.RetryAt
+		res.Gate = closedGate(dec.Refusal.Gates)
 		return res, nil
 	}
 	p := dec.Plan

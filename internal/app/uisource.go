@@ -1,0 +1,184 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/rs/zerolog"
+
+	"github.com/promobot/promobot/internal/gitmirror"
+	"github.com/promobot/promobot/internal/history"
+	"github.com/promobot/promobot/internal/rules"
+	"github.com/promobot/promobot/internal/ui"
+)
+
+// uiSource is the status page's data: each GitOps repository's history as
+// its mirror holds it (walked once per head commit, internal/history), and
+// the open PRs and closed gates the workers record in KV (liveBoard). It
+// never calls GitHub: the workers and push events keep the mirrors current.
+type uiSource struct {
+	rules   func() *rules.Rules
+	mirrors *gitmirror.Mirrors
+	cache   *history.Cache
+	live    *liveBoard
+	webURL  string // GitHub's web address, for PR and repository links
+	now     func() time.Time
+	log     zerolog.Logger
+}
+
+// repos returns the GitOps repositories the rules name, sorted.
+func reposOf(rs *rules.Rules) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range rs.Services {
+		k := strings.ToLower(s.Repo)
+		if s.Repo != "" && !seen[k] {
+			seen[k] = true
+			out = append(out, s.Repo)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func baseBranch(rs *rules.Rules) string {
+	if rs.Defaults.BaseBranch != "" {
+		return rs.Defaults.BaseBranch
+	}
+	return "main"
+}
+
+// history walks repo's base branch in its mirror; a repository no worker
+// has fetched yet has none (nil, nil).
+func (s *uiSource) history(ctx context.Context, rs *rules.Rules, repo string) (*history.History, error) {
+	var h *history.History
+	err := s.mirrors.ReadObjects(ctx, repo, baseBranch(rs), func(st storer.EncodedObjectStorer, head plumbing.Hash) error {
+		var err error
+		h, err = s.cache.Walk(ctx, st, head, rs, history.Options{Repo: repo})
+		return err
+	})
+	if errors.Is(err, gitmirror.ErrNoRepo) || errors.Is(err, gitmirror.ErrNoRev) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("history of %s: %w", repo, err)
+	}
+	return h, nil
+}
+
+func (s *uiSource) prURL(repo string, n int) string {
+	if n == 0 || s.webURL == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s/%s/pull/%d", s.webURL, repo, n)
+}
+
+// Status is every configured repository's matrix.
+func (s *uiSource) Status(ctx context.Context) (ui.Status, error) {
+	rs := s.rules()
+	st := ui.Status{GeneratedAt: s.now().UTC(), Repositories: []ui.Repository{}}
+	if rs == nil {
+		return st, errors.New("no rules")
+	}
+	for _, repo := range reposOf(rs) {
+		h, err := s.history(ctx, rs, repo)
+		if err != nil {
+			s.log.Warn().Err(err).Str("repo", repo).Msg("ui: history unreadable; the matrix shows the error")
+		}
+		st.Repositories = append(st.Repositories, s.repository(rs, repo, h, err))
+	}
+	return st, nil
+}
+
+func (s *uiSource) repository(rs *rules.Rules, repo string, h *history.History, herr error) ui.Repository {
+	rp := ui.Repository{Repo: repo, Environments: rs.EnvNames(), Services: []ui.Service{}}
+	if s.webURL != "" {
+		rp.URL = s.webURL + "/" + repo
+	}
+	var svcs []*rules.Service
+	for i := range rs.Services {
+		if strings.EqualFold(rs.Services[i].Repo, repo) {
+			svcs = append(svcs, &rs.Services[i])
+		}
+	}
+	sort.Slice(svcs, func(i, j int) bool { return svcs[i].Name < svcs[j].Name })
+	for _, svc := range svcs {
+		row := ui.Service{Name: svc.Name}
+		for _, env := range rp.Environments {
+			if len(svc.Targets[env]) == 0 {
+				continue
+			}
+			row.Cells = append(row.Cells, s.cell(repo, svc.Name, env, h, herr))
+		}
+		rp.Services = append(rp.Services, row)
+	}
+	return rp
+}
+
+func (s *uiSource) cell(repo, svc, env string, h *history.History, herr error) ui.Cell {
+	c := ui.Cell{Env: env}
+	switch {
+	case herr != nil:
+		c.Error = "history unreadable"
+	case h == nil:
+		c.Error = "not fetched yet"
+	default:
+		cur, ok := h.CurrentOf(svc, env)
+		if ok {
+			c.Tag, c.Digest, c.Since, c.Commit, c.PromotedBy, c.Error = cur.Tag, cur.Digest, cur.Since, cur.Commit, cur.By, cur.Error
+			if cur.Via == history.ViaPR {
+				c.PR, c.PRURL = cur.PR, s.prURL(repo, cur.PR)
+			}
+		}
+	}
+	if s.live != nil {
+		for _, r := range s.live.records(repo, svc, env) {
+			switch {
+			case r.PR != 0 && r.PR != c.PR:
+				c.OpenPRs = append(c.OpenPRs, ui.PRRef{Number: r.PR, URL: r.PRURL, Tag: r.Tag})
+			case r.PR == 0 && r.Reason != "" && (r.Tag == "" || r.Tag != c.Tag):
+				c.Waiting = append(c.Waiting, ui.Wait{Tag: r.Tag, Gate: r.Gate, Reason: r.Reason, OpensAt: r.OpensAt, Since: r.At})
+			}
+		}
+	}
+	return c
+}
+
+// Timeline is one service's changes, newest first.
+func (s *uiSource) Timeline(ctx context.Context, repo, service string) ([]ui.Change, bool, error) {
+	rs := s.rules()
+	if rs == nil {
+		return nil, false, errors.New("no rules")
+	}
+	svc, ok := rs.Service(service)
+	if !ok || !strings.EqualFold(svc.Repo, repo) {
+		return nil, false, nil
+	}
+	h, err := s.history(ctx, rs, svc.Repo)
+	if err != nil || h == nil {
+		return []ui.Change{}, true, err
+	}
+	changes := h.Service(service)
+	out := make([]ui.Change, 0, len(changes))
+	for _, c := range changes {
+		uc := ui.Change{Time: c.Time, Env: c.Env, Commit: c.Commit, From: c.From, To: c.To, How: string(c.Via),
+			PR: c.PR, Requester: c.Requester, Ticket: c.Ticket}
+		if uc.Requester == "" {
+			uc.Requester = c.Author.Name
+		}
+		uc.PRURL = s.prURL(svc.Repo, c.PR)
+		if c.Ticket != "" {
+			if u, err := rs.TicketURL(service, c.Env, c.Ticket); err == nil {
+				uc.TicketURL = u
+			}
+		}
+		out = append(out, uc)
+	}
+	return out, true, nil
+}
