@@ -218,7 +218,7 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 			Repos:    &checkout.Source{Clients: clients, Mirrors: mirrors, Rules: a.rules.Current},
 			Writer:   &prwriter.Writer{State: kvState{a.q.State()}},
 			Commands: &chatops.Commands{Replies: kvState{a.q.State()}, Log: log, Self: clients.Identity},
-			Log:      log, Now: time.Now, Observe: a.observeUI(cfg.Observe),
+			Log:      log, Now: time.Now, Observe: cfg.Observe, Promoted: a.observeUI(),
 		}
 		if bud != nil {
 			w.Budget = bud

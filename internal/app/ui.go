@@ -66,17 +66,15 @@ func (a *App) startUI(ctx context.Context, cfg Config, mirrors *gitmirror.Mirror
 	return ui.New(ui.Config{Source: src, OAuth: oauth, NoAuth: cfg.UINoAuth && oauth == nil, Log: a.log})
 }
 
-// observeUI records a handled intent for the page, then calls next.
-func (a *App) observeUI(next func(worker.Result)) func(worker.Result) {
+// observeUI records each promotion's result for the page.
+func (a *App) observeUI() func(worker.Result) {
+	if a.live == nil {
+		return nil
+	}
 	return func(res worker.Result) {
-		if a.live != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			a.live.observe(ctx, res)
-			cancel()
-		}
-		if next != nil {
-			next(res)
-		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		a.live.observe(ctx, res)
 	}
 }
 

@@ -11,3 +11,11 @@ func closedGate(gates []planner.GateResult) string {
 	}
 	return ""
 }
+
+// promoted shows a promotion's result to Promoted, when it came to one.
+func (w *Worker) promoted(r Result, err error) (Result, error) {
+	if w.Promoted != nil && err == nil {
+		w.Promoted(r)
+	}
+	return r, err
+}

@@ -66,6 +66,9 @@ type Worker struct {
 	Now    func() time.Time
 	// Observe, when set, sees every result (tests and the demo wait on it).
 	Observe func(Result)
+	// Promoted, when set, sees the result of every promotion, a command's
+	// included (the status page records open PRs and closed gates).
+	Promoted func(Result)
 }
 
 // Handle processes one delivery and returns its one queue action.
@@ -98,7 +101,7 @@ func (w *Worker) handle(ctx context.Context, in intent.Intent, log zerolog.Logge
 		return res, err
 	}
 	if in.Kind != intent.KindReply && !in.Command() {
-		return w.promote(ctx, repo, in, log)
+		return w.promoted(w.promote(ctx, repo, in, log))
 	}
 	// One comment is handled by one worker at a time, whatever the deliveries.
 	ctx, release, err := w.Holder.Hold(ctx, fmt.Sprintf("comment/%s/%d", in.Repo, in.Source.CommentID))
@@ -115,7 +118,7 @@ func (w *Worker) handle(ctx context.Context, in intent.Intent, log zerolog.Logge
 		return t.Rules, err
 	}
 	p, err := w.Commands.Handle(ctx, repo.ChatOps, in, loadRules, func(ctx context.Context, sub intent.Intent) (chatops.Promotion, error) {
-		r, err := w.promote(ctx, repo, sub, log)
+		r, err := w.promoted(w.promote(ctx, repo, sub, log))
 		return r.promotion(), err
 	})
 	return fromPromotion(in, p), err
