@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -77,6 +78,44 @@ func (s *Server) oauthLocked() *oauthState {
 func (s *Server) registerOAuth(mux *http.ServeMux) {
 	mux.HandleFunc("GET /login/oauth/authorize", s.handleAuthorize)
 	mux.HandleFunc("POST /login/oauth/access_token", s.handleOAuthToken)
+}
+
+// pages answers a pull request's web page (the status page links to it)
+// before next: its pattern would overlap the API's in a ServeMux.
+func (s *Server) pages(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		if r.Method == http.MethodGet && len(parts) == 4 && parts[2] == "pull" && parts[0] != "api" {
+			r.SetPathValue("owner", parts[0])
+			r.SetPathValue("repo", parts[1])
+			r.SetPathValue("number", parts[3])
+			s.handlePullPage(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// handlePullPage is a pull request's page on GitHub, reduced to its title,
+// number and state.
+func (s *Server) handlePullPage(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.Atoi(r.PathValue("number"))
+	if err == nil {
+		for _, pr := range s.PullRequests(r.PathValue("owner") + "/" + r.PathValue("repo")) {
+			if pr.Number != n {
+				continue
+			}
+			state := pr.State
+			if pr.Merged {
+				state = "merged"
+			}
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = fmt.Fprintf(w, "<!DOCTYPE html><html><head><title>%s by promobot · Pull Request #%d</title></head><body><h1><bdi>%s</bdi> <span>#%d</span></h1><p class=\"State\">%s</p></body></html>",
+				html.EscapeString(pr.Title), pr.Number, html.EscapeString(pr.Title), pr.Number, state)
+			return
+		}
+	}
+	http.Error(w, "Not Found", http.StatusNotFound)
 }
 
 // handleAuthorize is the consent step, answered at once for the signed-in

@@ -179,3 +179,13 @@ func TestUserRepositoriesArePaged(t *testing.T) {
 		t.Errorf("page 1: %d %q %s", code, h.Get("Link"), body)
 	}
 }
+
+func TestPullRequestPage(t *testing.T) {
+	e := newEnv(t)
+	if code, _, _ := e.raw("GET", "/"+testRepo+"/pull/99", "", ""); code != http.StatusNotFound {
+		t.Errorf("missing PR page: %d", code)
+	}
+	if code, _, _ := e.raw("GET", "/"+testRepo+"/pull/x", "", ""); code != http.StatusNotFound {
+		t.Errorf("malformed PR page: %d", code)
+	}
+}

@@ -190,7 +190,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Not Found", http.StatusNotFound)
 	})
-	s.hs = httptest.NewServer(s.mux)
+	s.hs = httptest.NewServer(s.pages(s.mux)) // pages: pull request pages (oauth.go)
 	return s, nil
 }
 
