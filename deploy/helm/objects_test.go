@@ -703,6 +703,9 @@ func checkConfigAndSecret(t *testing.T, rel *release) {
 	} else {
 		want["appId"], want["privateKey"] = "app-id", "private-key.pem"
 	}
+	if id, _ := nested(rel.r.values, "promobot", "githubOauthClientId").(string); id != "" {
+		want["oauthClientSecret"] = "oauth-client-secret"
+	}
 	if len(sec.Data) != len(want) {
 		t.Errorf("Secret/%s holds %d keys, want %d (%v)", sObj.name, len(sec.Data), len(want), want)
 	}
