@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/rs/zerolog"
 
 	"github.com/promobot/promobot/internal/gitmirror"
@@ -57,15 +55,14 @@ func baseBranch(rs *rules.Rules) string {
 // history walks repo's base branch in its mirror; a repository no worker
 // has fetched yet has none (nil, nil).
 func (s *uiSource) history(ctx context.Context, rs *rules.Rules, repo string) (*history.History, error) {
-	var h *history.History
-	err := s.mirrors.ReadObjects(ctx, repo, baseBranch(rs), func(st storer.EncodedObjectStorer, head plumbing.Hash) error {
-		var err error
-		h, err = s.cache.Walk(ctx, st, head, rs, history.Options{Repo: repo})
-		return err
-	})
+	st, head, err := s.mirrors.Objects(repo, baseBranch(rs))
 	if errors.Is(err, gitmirror.ErrNoRepo) || errors.Is(err, gitmirror.ErrNoRev) {
 		return nil, nil
 	}
+	if err != nil {
+		return nil, fmt.Errorf("history of %s: %w", repo, err)
+	}
+	h, err := s.cache.Walk(ctx, st, head, rs, history.Options{Repo: repo})
 	if err != nil {
 		return nil, fmt.Errorf("history of %s: %w", repo, err)
 	}

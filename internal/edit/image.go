@@ -19,6 +19,31 @@ func Image(data []byte, s Spec) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return imageOf(f, s)
+}
+
+// GetImage is Get and Image over one parse of the file: the ref, and the
+// image repository (empty when the ref cannot be read).
+func GetImage(data []byte, s Spec) (Ref, string, error) {
+	if err := checkSpec(s); err != nil {
+		return Ref{}, "", err
+	}
+	f, err := parse(data)
+	if err != nil {
+		return Ref{}, "", err
+	}
+	r, err := get(f, s)
+	if err != nil {
+		return r, "", err
+	}
+	img, err := imageOf(f, s)
+	if err != nil {
+		return r, "", err
+	}
+	return r, img, nil
+}
+
+func imageOf(f *file, s Spec) (string, error) {
 	switch s.Kind {
 	case KindKustomize:
 		root := kustomizeDoc(f)

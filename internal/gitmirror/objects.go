@@ -1,29 +1,30 @@
 package gitmirror
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 )
 
-// ReadObjects calls fn with repo's object storage and branch's head as of
-// the last completed fetch, holding the storage's lock: fn may walk the
-// branch's history (the status page does), and must only read.
-func (m *Mirrors) ReadObjects(ctx context.Context, repo, branch string, fn func(st storer.EncodedObjectStorer, head plumbing.Hash) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	refs, gen, err := m.loadedState(repo)
+// Objects returns a read-only object store over repo's mirror, for one
+// caller at a time (go-git storage is not safe for concurrent use), and
+// the commit branch points at as of the last completed fetch. It shares
+// no lock with snapshots, so a long history walk (internal/history) never
+// holds up a worker; objects a later fetch adds are not needed, since the
+// walk starts at this head. Opening it reads nothing until it is used.
+func (m *Mirrors) Objects(repo, branch string) (storer.EncodedObjectStorer, plumbing.Hash, error) {
+	refs, _, err := m.loadedState(repo)
 	if err != nil {
-		return err
+		return nil, plumbing.ZeroHash, err
 	}
 	h, ok := refs[branch]
 	if !ok {
-		return fmt.Errorf("%w: branch %q in %s", ErrNoRev, branch, repo)
+		return nil, plumbing.ZeroHash, fmt.Errorf("%w: branch %q in %s", ErrNoRev, branch, repo)
 	}
-	gen.mu.Lock()
-	defer gen.mu.Unlock()
-	return fn(gen.s, h)
+	st, err := m.state(repo)
+	if err != nil {
+		return nil, plumbing.ZeroHash, err
+	}
+	return openStorage(st.dir), h, nil
 }

@@ -19,6 +19,7 @@ type Cache struct {
 	max   int
 	order *list.List // of cacheKey, most recent first
 	m     map[cacheKey]*cacheEntry
+	last  map[cacheKey]*History // per key without head: the newest walk, the next walk's Base
 }
 
 type cacheKey struct {
@@ -35,12 +36,13 @@ type cacheEntry struct {
 
 // NewCache keeps up to n histories (at least 1).
 func NewCache(n int) *Cache {
-	return &Cache{max: max(n, 1), order: list.New(), m: map[cacheKey]*cacheEntry{}}
+	return &Cache{max: max(n, 1), order: list.New(), m: map[cacheKey]*cacheEntry{}, last: map[cacheKey]*History{}}
 }
 
 // Walk returns Walk's answer for (opt.Repo, rs, head), walking only the
-// first time it is asked; concurrent callers share one walk. A failed walk
-// is not kept.
+// first time it is asked; concurrent callers share one walk. A new head
+// walks only the commits since the last head walked for the same
+// repository and rules (Options.Base). A failed walk is not kept.
 func (c *Cache) Walk(ctx context.Context, st storer.EncodedObjectStorer, head plumbing.Hash, rs *rules.Rules, opt Options) (*History, error) {
 	k := cacheKey{repo: opt.Repo, rules: rs.Digest(), head: head.String(), limit: opt.MaxCommits}
 	c.mu.Lock()
@@ -57,8 +59,23 @@ func (c *Cache) Walk(ctx context.Context, st storer.EncodedObjectStorer, head pl
 	} else {
 		c.order.MoveToFront(e.el)
 	}
+	lk := k
+	lk.head = ""
+	if opt.Base == nil {
+		opt.Base = c.last[lk]
+	}
 	c.mu.Unlock()
-	e.once.Do(func() { e.h, e.err = Walk(ctx, st, head, rs, opt) })
+	e.once.Do(func() {
+		e.h, e.err = Walk(ctx, st, head, rs, opt)
+		if e.err == nil {
+			c.mu.Lock()
+			if len(c.last) >= 4*c.max {
+				clear(c.last) // rules reloaded many times: start over
+			}
+			c.last[lk] = e.h
+			c.mu.Unlock()
+		}
+	})
 	if e.err != nil {
 		c.mu.Lock()
 		if c.m[k] == e {

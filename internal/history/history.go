@@ -84,9 +84,21 @@ type Current struct {
 	By      string    `json:"by,omitempty"` // the requester when recorded, else the commit's author
 	Author  Person    `json:"author,omitzero"`
 	Origin
+	// LastEdit is the newest change of any of the environment's files,
+	// whatever it changed (nil when the history walked has none).
+	LastEdit *FileChange `json:"lastEdit,omitempty"`
 	// Mixed is set when the environment's targets run different refs.
 	Mixed bool   `json:"mixed,omitempty"`
 	Error string `json:"error,omitempty"`
+}
+
+// FileChange is the newest commit that changed one target file at all.
+type FileChange struct {
+	Path   string    `json:"path"`
+	Time   time.Time `json:"time"`
+	Commit string    `json:"commit"`
+	Author Person    `json:"author"`
+	Origin
 }
 
 // History is one repository's history at one head commit.
@@ -96,10 +108,14 @@ type History struct {
 	Changes []Change `json:"changes"`
 	// Current per service and environment, by service then environment order.
 	Current []Current `json:"current"`
+	// Files is the newest change of each target file, by path.
+	Files map[string]FileChange `json:"files"`
 	// Commits is how many first-parent commits were walked; Truncated is
 	// set when the walk stopped at Options.MaxCommits before the root.
 	Commits   int  `json:"commits"`
 	Truncated bool `json:"truncated,omitempty"`
+
+	parsed map[blobSpec]parsed // what each file version runs, for walks from this one
 }
 
 // Timeline returns service's changes in env (every target), newest first.

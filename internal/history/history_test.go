@@ -2,18 +2,23 @@ package history_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/promobot/promobot/internal/history"
+	"github.com/promobot/promobot/internal/history/gitfixture"
 	"github.com/promobot/promobot/internal/rules"
 )
 
 func walkFixture(t *testing.T) *history.History {
 	t.Helper()
-	r := fixture(t)
-	rs, err := rules.Load("testdata/rules.yaml")
+	r := gitfixture.GitOps(t)
+	rs, err := rules.Parse("rules.yaml", []byte(gitfixture.GitOpsRules))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,8 +86,8 @@ func TestWalkReportsWhatRunsNowAndSinceWhen(t *testing.T) {
 }
 
 func TestWalkStopsAtTheCommitLimit(t *testing.T) {
-	r := fixture(t)
-	rs, err := rules.Load("testdata/rules.yaml")
+	r := gitfixture.GitOps(t)
+	rs, err := rules.Parse("rules.yaml", []byte(gitfixture.GitOpsRules))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,8 +123,8 @@ func TestWalkStopsAtTheCommitLimit(t *testing.T) {
 }
 
 func TestCacheWalksOncePerHead(t *testing.T) {
-	r := fixture(t)
-	rs, err := rules.Load("testdata/rules.yaml")
+	r := gitfixture.GitOps(t)
+	rs, err := rules.Parse("rules.yaml", []byte(gitfixture.GitOpsRules))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,4 +164,55 @@ func diffLines(want, got []string) string {
 		}
 	}
 	return b.String()
+}
+
+func TestWalkFromABaseEqualsAFullWalk(t *testing.T) {
+	r := gitfixture.GitOps(t)
+	rs, err := rules.Parse("rules.yaml", []byte(gitfixture.GitOpsRules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, head, err := history.OpenDir(r.Dir, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	full, err := history.Walk(ctx, st, head, rs, history.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := plumbing.NewHash(r.Git(time.Time{}, gitfixture.Who{}, "rev-parse", "HEAD~3"))
+	base, err := history.Walk(ctx, st, old, rs, history.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc, err := history.Walk(ctx, st, head, rs, history.Options{Base: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameJSON(t, full, inc) {
+		t.Errorf("walk from a base differs from a full walk:\n%+v\n%+v", full, inc)
+	}
+	// The cache walks the new head from the old one.
+	c := history.NewCache(4)
+	if _, err := c.Walk(ctx, st, old, rs, history.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Walk(ctx, st, head, rs, history.Options{})
+	if err != nil || !sameJSON(t, full, got) {
+		t.Errorf("cache after a new head: %v, or it differs from a full walk", err)
+	}
+}
+
+func sameJSON(t *testing.T, a, b *history.History) bool {
+	t.Helper()
+	ja, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jb, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(ja) == string(jb)
 }

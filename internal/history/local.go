@@ -8,11 +8,11 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/storer"
 )
 
-// OpenDir opens the git repository that holds dir (a checkout) and
+// OpenDir opens the git repository of checkout dir (its root) and
 // resolves branch: the local branch, else origin's, else HEAD when branch
 // is "" or neither exists.
 func OpenDir(dir, branch string) (storer.EncodedObjectStorer, plumbing.Hash, error) {
-	r, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{DetectDotGit: true})
+	r, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
 	if err != nil {
 		return nil, plumbing.ZeroHash, fmt.Errorf("history: open git repository at %s: %w", dir, err)
 	}

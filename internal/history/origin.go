@@ -11,16 +11,16 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
-// The trailers promobot writes into its commits (planner's commit message)
-// and the lines GitHub writes when it merges a pull request.
+// The values promobot's trailers may hold, and the lines GitHub writes
+// when it merges a pull request.
 var (
-	intentRe    = regexp.MustCompile(`(?m)^Promobot-Intent: (\S{1,200})\r?$`)
-	kindRe      = regexp.MustCompile(`(?m)^Promobot-Kind: ([a-z]{1,20})\r?$`)
-	requesterRe = regexp.MustCompile(`(?m)^Promobot-Requester: @?([A-Za-z0-9][A-Za-z0-9-]{0,38}(?:\[bot\])?)\r?$`)
-	gateRe      = regexp.MustCompile(`(?m)^Promobot-Gate: ([^\r\n()]{1,100}) \((open|waiting|closed)\)\r?$`)
-	ticketRe    = regexp.MustCompile(`(?m)^Ticket: ([A-Za-z][A-Za-z0-9_]*-[0-9]+)\r?$`)
-	titleKeyRe  = regexp.MustCompile(`(?m)^Promote .* \[([A-Za-z][A-Za-z0-9_]*-[0-9]+)\](?: \(#[0-9]+\))?\r?$`)
-	sourceRe    = regexp.MustCompile(`(?m)^Source: (\S{1,300})\r?$`)
+	intentRe    = regexp.MustCompile(`^\S{1,200}$`)
+	kindRe      = regexp.MustCompile(`^[a-z]{1,20}$`)
+	requesterRe = regexp.MustCompile(`^@?([A-Za-z0-9][A-Za-z0-9-]{0,38}(?:\[bot\])?)$`)
+	gateRe      = regexp.MustCompile(`^([^()]{1,100}) \((open|waiting|closed)\)$`)
+	ticketRe    = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*-[0-9]+$`)
+	titleKeyRe  = regexp.MustCompile(`^Promote .* \[([A-Za-z][A-Za-z0-9_]*-[0-9]+)\](?: \(#[0-9]+\))?$`)
+	sourceRe    = regexp.MustCompile(`^\S{1,300}$`)
 	mergeRe     = regexp.MustCompile(`^Merge pull request #([0-9]{1,9}) from (\S+)`)
 	squashRe    = regexp.MustCompile(`\(#([0-9]{1,9})\)$`)
 )
@@ -62,27 +62,50 @@ func (w *walker) origin(c *object.Commit) (Origin, error) {
 	return o, nil
 }
 
-// readTrailers fills what promobot recorded in msg.
+// readTrailers fills what promobot recorded in msg, line by line: the
+// first of each trailer counts (a merge reads the branch tip first).
 func readTrailers(o *Origin, msg string) {
-	if m := intentRe.FindStringSubmatch(msg); m != nil {
-		o.Intent = m[1]
+	var titleKey string
+	for line := range strings.Lines(msg) {
+		line = strings.TrimRight(line, "\r\n")
+		key, val, ok := strings.Cut(line, ": ")
+		if !ok {
+			if titleKey == "" && strings.HasPrefix(line, "Promote ") {
+				if m := titleKeyRe.FindStringSubmatch(line); m != nil {
+					titleKey = m[1]
+				}
+			}
+			continue
+		}
+		switch key {
+		case "Promobot-Intent":
+			if o.Intent == "" && intentRe.MatchString(val) {
+				o.Intent = val
+			}
+		case "Promobot-Kind":
+			if o.Kind == "" && kindRe.MatchString(val) {
+				o.Kind = val
+			}
+		case "Promobot-Requester":
+			if m := requesterRe.FindStringSubmatch(val); o.Requester == "" && m != nil {
+				o.Requester = m[1]
+			}
+		case "Promobot-Gate":
+			if m := gateRe.FindStringSubmatch(val); m != nil && len(o.Gates) < maxGates {
+				o.Gates = append(o.Gates, Gate{Name: m[1], State: m[2]})
+			}
+		case "Ticket":
+			if o.Ticket == "" && ticketRe.MatchString(val) {
+				o.Ticket = val
+			}
+		case "Source":
+			if o.Source == "" && sourceRe.MatchString(val) {
+				o.Source = val
+			}
+		}
 	}
-	if m := kindRe.FindStringSubmatch(msg); m != nil {
-		o.Kind = m[1]
-	}
-	if m := requesterRe.FindStringSubmatch(msg); m != nil {
-		o.Requester = m[1]
-	}
-	if m := ticketRe.FindStringSubmatch(msg); m != nil {
-		o.Ticket = m[1]
-	} else if m := titleKeyRe.FindStringSubmatch(msg); m != nil && o.Intent != "" {
-		o.Ticket = m[1]
-	}
-	if m := sourceRe.FindStringSubmatch(msg); m != nil {
-		o.Source = m[1]
-	}
-	for _, m := range gateRe.FindAllStringSubmatch(msg, maxGates) {
-		o.Gates = append(o.Gates, Gate{Name: m[1], State: m[2]})
+	if o.Ticket == "" && o.Intent != "" {
+		o.Ticket = titleKey
 	}
 }
 

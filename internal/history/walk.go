@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"sort"
 	"strings"
 
@@ -30,6 +31,10 @@ const (
 // unset (its change is still recorded, with an empty tag).
 const MaxBlobSize = 10 << 20
 
+// maxParsed bounds the file versions a History remembers having read, for
+// the next walk from it.
+const maxParsed = 200_000
+
 // Options bound a walk.
 type Options struct {
 	// Repo keeps only the rules' services in this GitOps repository
@@ -38,6 +43,11 @@ type Options struct {
 	// MaxCommits is how many first-parent commits to walk at most; 0 means
 	// DefaultMaxCommits; above MaxCommits is an error.
 	MaxCommits int
+	// Base is an earlier walk of the same branch, repository and rules: the
+	// walk stops when it reaches Base's head and takes Base's changes from
+	// there, so a new head costs only its new commits. A Base whose head is
+	// not on the first-parent path is simply never reached.
+	Base *History
 }
 
 // tracked is one target of one service in one environment.
@@ -68,9 +78,10 @@ type walker struct {
 	rs       *rules.Rules
 	byPath   map[string][]*tracked
 	trie     *node
-	trees    map[plumbing.Hash]*object.Tree
+	trees    map[plumbing.Hash][]byte
 	blobs    map[plumbing.Hash][]byte
 	parsed   map[blobSpec]parsed
+	based    map[blobSpec]parsed // the Base walk's, read only: walks may share it
 	branches map[string]bool
 }
 
@@ -95,20 +106,32 @@ func Walk(ctx context.Context, st storer.EncodedObjectStorer, head plumbing.Hash
 	if err != nil {
 		return nil, fmt.Errorf("history: read head %s: %w", head, err)
 	}
-	headTree, err := hc.Tree()
-	if err != nil {
-		return nil, fmt.Errorf("history: tree of %s: %w", head, err)
-	}
+	headTree := hc.TreeHash
 	w := &walker{st: st, rs: rs, byPath: map[string][]*tracked{}, trie: &node{},
-		trees: map[plumbing.Hash]*object.Tree{}, blobs: map[plumbing.Hash][]byte{},
+		trees: map[plumbing.Hash][]byte{}, blobs: map[plumbing.Hash][]byte{},
 		parsed: map[blobSpec]parsed{}, branches: map[string]bool{}}
+	if opt.Base != nil {
+		w.based = opt.Base.parsed
+	}
 	order := w.track(headTree, opt.Repo)
 
-	h := &History{Head: head.String(), Changes: []Change{}, Current: []Current{}}
-	c := hc
+	h := &History{Head: head.String(), Changes: []Change{}, Current: []Current{}, Files: map[string]FileChange{}}
+	c, based := hc, false
 	for h.Commits < limit {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if b := opt.Base; b != nil && b.Head == c.Hash.String() {
+			h.Changes = append(h.Changes, b.Changes...)
+			for p, f := range b.Files {
+				if _, ok := h.Files[p]; !ok {
+					h.Files[p] = f
+				}
+			}
+			h.Commits += b.Commits
+			h.Truncated = b.Truncated
+			based = true
+			break
 		}
 		var parent *object.Commit
 		if len(c.ParentHashes) > 0 {
@@ -128,18 +151,23 @@ func Walk(ctx context.Context, st storer.EncodedObjectStorer, head plumbing.Hash
 		}
 		c = parent
 	}
-	h.Truncated = h.Commits >= limit && len(c.ParentHashes) > 0
+	if !based {
+		h.Truncated = h.Commits >= limit && len(c.ParentHashes) > 0
+	}
 	w.current(headTree, order, h)
+	h.parsed = w.parsed
+	if len(w.based) < maxParsed { // carry the base's forward, up to a bound
+		h.parsed = make(map[blobSpec]parsed, len(w.based)+len(w.parsed))
+		maps.Copy(h.parsed, w.based)
+		maps.Copy(h.parsed, w.parsed)
+	}
 	return h, nil
 }
 
 // track lists every target of every service (of repo) and builds the path
 // trie the tree diff follows; it returns the targets in report order.
-func (w *walker) track(headTree *object.Tree, repo string) []*tracked {
-	exists := func(p string) bool {
-		e, err := headTree.FindEntry(p)
-		return err == nil && e.Mode.IsFile()
-	}
+func (w *walker) track(headTree plumbing.Hash, repo string) []*tracked {
+	exists := func(p string) bool { return !w.fileAt(headTree, p).IsZero() }
 	svcs := make([]*rules.Service, 0, len(w.rs.Services))
 	for i := range w.rs.Services {
 		s := &w.rs.Services[i]
@@ -210,6 +238,14 @@ func (w *walker) commit(c, parent *object.Commit, h *History) error {
 	}
 	var out []Change
 	for _, pc := range pcs {
+		if _, ok := h.Files[pc.path]; !ok { // newest first: the first seen is the last change
+			fo := o
+			if trs := w.byPath[pc.path]; fo.Via == ViaDirect && len(trs) > 0 && !trs[0].direct {
+				fo.Via = ViaPR
+			}
+			h.Files[pc.path] = FileChange{Path: pc.path, Time: c.Committer.When, Commit: c.Hash.String(),
+				Author: Person{Name: c.Author.Name, Email: c.Author.Email, When: c.Author.When}, Origin: fo}
+		}
 		for _, tr := range w.byPath[pc.path] {
 			from, to := w.parse(pc.old, tr.spec), w.parse(pc.new, tr.spec)
 			if from.ref == to.ref {
@@ -247,7 +283,8 @@ func (w *walker) commit(c, parent *object.Commit, h *History) error {
 	return nil
 }
 
-// diff appends the tracked files under n that differ between trees a and b.
+// diff appends the tracked files under n that differ between trees a and
+// b, walking both trees' entries in step (git keeps them sorted).
 func (w *walker) diff(prefix string, a, b plumbing.Hash, n *node, out *[]pathChange) error {
 	if a == b {
 		return nil
@@ -260,23 +297,59 @@ func (w *walker) diff(prefix string, a, b plumbing.Hash, n *node, out *[]pathCha
 	if err != nil {
 		return err
 	}
-	for name, kid := range n.kids {
-		ea, eb := entry(ta, name), entry(tb, name)
-		if ea == eb {
+	ia, ib := treeIter{data: ta}, treeIter{data: tb}
+	oka, okb := ia.next(), ib.next()
+	for oka || okb {
+		var ea, eb *rawEntry
+		switch {
+		case !oka:
+			eb = &ib.e
+		case !okb:
+			ea = &ia.e
+		default:
+			switch c := gitCmp(&ia.e, &ib.e); {
+			case c < 0:
+				ea = &ia.e
+			case c > 0:
+				eb = &ib.e
+			default:
+				ea, eb = &ia.e, &ib.e
+			}
+		}
+		// Copies: the iterators move on below.
+		var ca, cb rawEntry
+		if ea != nil {
+			ca = *ea
+			ea = &ca
+			oka = ia.next()
+		}
+		if eb != nil {
+			cb = *eb
+			eb = &cb
+			okb = ib.next()
+		}
+		if ea != nil && eb != nil && ea.hash == eb.hash && ea.mode == eb.mode {
 			continue
 		}
-		p := name
+		name := eb
+		if ea != nil {
+			name = ea
+		}
+		kid := n.kids[string(name.name)]
+		if kid == nil {
+			continue
+		}
+		p := string(name.name)
 		if prefix != "" {
-			p = prefix + "/" + name
+			p = prefix + "/" + p
 		}
 		if kid.leaf {
-			fa, fb := fileHash(ta, name), fileHash(tb, name)
-			if fa != fb {
+			if fa, fb := fileOf(ea), fileOf(eb); fa != fb {
 				*out = append(*out, pathChange{path: p, old: fa, new: fb})
 			}
 		}
 		if len(kid.kids) > 0 {
-			if err := w.diff(p, dirHash(ta, name), dirHash(tb, name), kid, out); err != nil {
+			if err := w.diff(p, dirOf(ea), dirOf(eb), kid, out); err != nil {
 				return err
 			}
 		}
@@ -284,54 +357,18 @@ func (w *walker) diff(prefix string, a, b plumbing.Hash, n *node, out *[]pathCha
 	return nil
 }
 
-func (w *walker) tree(h plumbing.Hash) (*object.Tree, error) {
-	if h.IsZero() {
-		return nil, nil
-	}
-	if t, ok := w.trees[h]; ok {
-		return t, nil
-	}
-	t, err := object.GetTree(w.st, h)
-	if err != nil {
-		return nil, fmt.Errorf("history: read tree %s: %w", h, err)
-	}
-	if len(w.trees) >= 1<<14 {
-		clear(w.trees) // consecutive commits share most trees; an old one is rarely asked again
-	}
-	w.trees[h] = t
-	return t, nil
-}
-
-func find(t *object.Tree, name string) *object.TreeEntry {
-	if t == nil {
-		return nil
-	}
-	e, err := t.FindEntry(name)
-	if err != nil {
-		return nil
-	}
-	return e
-}
-
-func entry(t *object.Tree, name string) plumbing.Hash {
-	if e := find(t, name); e != nil {
-		return e.Hash
+// fileOf is e's blob when it is a regular file (a symlink or submodule
+// never holds a tag promobot reads).
+func fileOf(e *rawEntry) plumbing.Hash {
+	if isFile(e) {
+		return e.hash
 	}
 	return plumbing.ZeroHash
 }
 
-// fileHash is name's blob when it is a regular file (a symlink or
-// submodule never holds a tag promobot reads).
-func fileHash(t *object.Tree, name string) plumbing.Hash {
-	if e := find(t, name); e != nil && e.Mode.IsFile() && e.Mode != filemode.Symlink {
-		return e.Hash
-	}
-	return plumbing.ZeroHash
-}
-
-func dirHash(t *object.Tree, name string) plumbing.Hash {
-	if e := find(t, name); e != nil && e.Mode == filemode.Dir {
-		return e.Hash
+func dirOf(e *rawEntry) plumbing.Hash {
+	if e != nil && e.mode == filemode.Dir {
+		return e.hash
 	}
 	return plumbing.ZeroHash
 }
@@ -345,15 +382,15 @@ func (w *walker) parse(blob plumbing.Hash, spec edit.Spec) parsed {
 	if p, ok := w.parsed[k]; ok {
 		return p
 	}
+	if p, ok := w.based[k]; ok {
+		return p
+	}
 	var p parsed
 	data, err := w.blob(blob)
 	if err == nil {
 		var r edit.Ref
-		r, err = edit.Get(data, spec)
+		r, p.image, err = edit.GetImage(data, spec)
 		p.ref, p.tag, p.dig = r.String(), r.Tag, r.Digest
-		if err == nil {
-			p.image, _ = edit.Image(data, spec) // the tag was read, so the entry is there
-		}
 	}
 	p.err = err
 	w.parsed[k] = p
@@ -388,7 +425,7 @@ func (w *walker) blob(h plumbing.Hash) ([]byte, error) {
 }
 
 // current fills what runs at head, and which change put it there.
-func (w *walker) current(headTree *object.Tree, order []*tracked, h *History) {
+func (w *walker) current(headTree plumbing.Hash, order []*tracked, h *History) {
 	type key struct{ svc, env, path string }
 	newest := map[key]int{}
 	for i := len(h.Changes) - 1; i >= 0; i-- {
@@ -397,14 +434,16 @@ func (w *walker) current(headTree *object.Tree, order []*tracked, h *History) {
 	}
 	last := -1
 	for _, tr := range order {
-		var blob plumbing.Hash
-		if e, err := headTree.FindEntry(tr.path); err == nil && e.Mode.IsFile() && e.Mode != filemode.Symlink {
-			blob = e.Hash
-		}
+		blob := w.fileAt(headTree, tr.path)
 		p := w.parse(blob, tr.spec)
 		if !tr.first {
 			if last >= 0 && p.ref != h.Current[last].Ref {
 				h.Current[last].Mixed = true
+			}
+			if f, ok := h.Files[tr.path]; ok && last >= 0 {
+				if le := h.Current[last].LastEdit; le == nil || f.Time.After(le.Time) {
+					h.Current[last].LastEdit = &f
+				}
 			}
 			continue
 		}
@@ -414,6 +453,9 @@ func (w *walker) current(headTree *object.Tree, order []*tracked, h *History) {
 			cur.Error = "no file " + tr.path
 		case p.err != nil:
 			cur.Error = p.err.Error()
+		}
+		if f, ok := h.Files[tr.path]; ok {
+			cur.LastEdit = &f
 		}
 		if i, ok := newest[key{tr.svc.Name, tr.env, tr.path}]; ok && h.Changes[i].To == p.ref {
 			c := h.Changes[i]

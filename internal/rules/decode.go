@@ -142,6 +142,7 @@ func indexPath(parent string, i int) string { return parent + "[" + strconv.Itoa
 
 var (
 	durationType   = reflect.TypeFor[Duration]()
+	lagType        = reflect.TypeFor[LagDuration]()
 	targetListType = reflect.TypeFor[TargetList]()
 	groupingType   = reflect.TypeFor[Grouping]()
 	defaultsType   = reflect.TypeFor[Defaults]()
@@ -194,6 +195,18 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.Set(reflect.ValueOf(Duration{dur}))
+		return
+	case t == lagType:
+		s, ok := d.str(n, path, "a duration such as 7d or 36h")
+		if !ok {
+			return
+		}
+		dur, err := ParseLagDuration(s)
+		if err != nil {
+			d.errAt(n, path, "%v", err)
+			return
+		}
+		v.Set(reflect.ValueOf(LagDuration{dur}))
 		return
 	case t == groupingType:
 		switch {

@@ -107,6 +107,9 @@ type Environment struct {
 	Soak         Duration   `yaml:"soak" json:"soak"`
 	Windows      []Window   `yaml:"windows" json:"windows,omitempty"`
 	Labels       []string   `yaml:"labels" json:"labels,omitempty"` // added to defaults.labels
+	// LagWarning raises a drift flag when the environment has run another
+	// tag than the environment before it for longer than this ("7d").
+	LagWarning LagDuration `yaml:"lagWarning" json:"lagWarning,omitzero"`
 }
 
 // Reviewers are requested on every PR into an environment.

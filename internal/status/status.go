@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/promobot/promobot/internal/drift"
 	"github.com/promobot/promobot/internal/edit"
 	"github.com/promobot/promobot/internal/planner"
 	"github.com/promobot/promobot/internal/rules"
@@ -27,6 +28,8 @@ type Checkout interface {
 type Report struct {
 	Environments []string `json:"environments"`
 	Services     []Row    `json:"services"`
+	// Drift is set when the report was read with git history (AddDrift).
+	Drift []drift.Flag `json:"drift,omitempty"`
 }
 
 // Row is one service across its environments.
@@ -44,6 +47,8 @@ type Cell struct {
 	Mixed   bool     `json:"mixed,omitempty"` // targets of this environment disagree
 	Targets []Target `json:"targets,omitempty"`
 	Error   string   `json:"error,omitempty"`
+	// Drift names the drift flags raised here (Report.Drift says why).
+	Drift []drift.Kind `json:"drift,omitempty"`
 }
 
 // Target is what one target file runs.
@@ -170,6 +175,9 @@ func (rep Report) WriteTable(w io.Writer) error {
 				text += " *"
 				differs = true
 			}
+			if len(c.Drift) > 0 {
+				text += " ~"
+			}
 			cells = append(cells, text)
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
@@ -182,6 +190,9 @@ func (rep Report) WriteTable(w io.Writer) error {
 	}
 	if mixed {
 		notes = append(notes, "! the environment's targets run different tags (--output json lists them)")
+	}
+	for _, f := range rep.Drift {
+		notes = append(notes, "~ "+f.Service+" in "+f.Env+": "+string(f.Kind)+": "+f.Message)
 	}
 	if len(notes) > 0 {
 		notes = append([]string{""}, notes...)
