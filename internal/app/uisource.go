@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/promobot/promobot/internal/drift"
 	"github.com/promobot/promobot/internal/gitmirror"
 	"github.com/promobot/promobot/internal/history"
 	"github.com/promobot/promobot/internal/rules"
@@ -28,7 +30,23 @@ type uiSource struct {
 	webURL  string // GitHub's web address, for PR and repository links
 	now     func() time.Time
 	log     zerolog.Logger
+	// walk returns a repository's history; nil: its mirror's (history).
+	walk func(ctx context.Context, rs *rules.Rules, repo string) (*history.History, error)
+
+	mu    sync.Mutex
+	built map[string]builtRepo // repository → its matrix at one head
 }
+
+// builtRepo is a repository's matrix without the live records, reused
+// while the rules and the head are the same, for up to builtTTL (the lag
+// flag depends on the time).
+type builtRepo struct {
+	digest, head string
+	at           time.Time
+	rp           ui.Repository
+}
+
+const builtTTL = time.Minute
 
 // repos returns the GitOps repositories the rules name, sorted.
 func reposOf(rs *rules.Rules) []string {
@@ -55,6 +73,9 @@ func baseBranch(rs *rules.Rules) string {
 // history walks repo's base branch in its mirror; a repository no worker
 // has fetched yet has none (nil, nil).
 func (s *uiSource) history(ctx context.Context, rs *rules.Rules, repo string) (*history.History, error) {
+	if s.walk != nil {
+		return s.walk(ctx, rs, repo)
+	}
 	st, head, err := s.mirrors.Objects(repo, baseBranch(rs))
 	if errors.Is(err, gitmirror.ErrNoRepo) || errors.Is(err, gitmirror.ErrNoRev) {
 		return nil, nil
@@ -88,9 +109,58 @@ func (s *uiSource) Status(ctx context.Context) (ui.Status, error) {
 		if err != nil {
 			s.log.Warn().Err(err).Str("repo", repo).Msg("ui: history unreadable; the matrix shows the error")
 		}
-		st.Repositories = append(st.Repositories, s.repository(rs, repo, h, err))
+		st.Repositories = append(st.Repositories, s.withLive(s.matrix(rs, repo, h, err)))
 	}
 	return st, nil
+}
+
+// matrix returns repo's matrix at h, built once per rules, head and builtTTL.
+func (s *uiSource) matrix(rs *rules.Rules, repo string, h *history.History, herr error) ui.Repository {
+	if h == nil || herr != nil {
+		return s.repository(rs, repo, h, herr)
+	}
+	now := s.now()
+	s.mu.Lock()
+	b, ok := s.built[repo]
+	s.mu.Unlock()
+	if ok && b.digest == rs.Digest() && b.head == h.Head && now.Sub(b.at) < builtTTL {
+		return b.rp
+	}
+	rp := s.repository(rs, repo, h, nil)
+	s.mu.Lock()
+	if s.built == nil {
+		s.built = map[string]builtRepo{}
+	}
+	s.built[repo] = builtRepo{digest: rs.Digest(), head: h.Head, at: now, rp: rp}
+	s.mu.Unlock()
+	return rp
+}
+
+// withLive returns a copy of rp with the open PRs and closed gates the
+// workers recorded (the built matrix is shared and never changed).
+func (s *uiSource) withLive(rp ui.Repository) ui.Repository {
+	if s.live == nil {
+		return rp
+	}
+	svcs := make([]ui.Service, len(rp.Services))
+	for i, svc := range rp.Services {
+		cells := make([]ui.Cell, len(svc.Cells))
+		for j, c := range svc.Cells {
+			c.OpenPRs, c.Waiting = nil, nil
+			for _, r := range s.live.records(rp.Repo, svc.Name, c.Env) {
+				switch {
+				case r.PR != 0 && r.PR != c.PR:
+					c.OpenPRs = append(c.OpenPRs, ui.PRRef{Number: r.PR, URL: r.PRURL, Tag: r.Tag})
+				case r.PR == 0 && r.Reason != "" && (r.Tag == "" || r.Tag != c.Tag):
+					c.Waiting = append(c.Waiting, ui.Wait{Tag: r.Tag, Gate: r.Gate, Reason: r.Reason, OpensAt: r.OpensAt, Since: r.At})
+				}
+			}
+			cells[j] = c
+		}
+		svcs[i] = ui.Service{Name: svc.Name, Cells: cells}
+	}
+	rp.Services = svcs
+	return rp
 }
 
 func (s *uiSource) repository(rs *rules.Rules, repo string, h *history.History, herr error) ui.Repository {
@@ -105,20 +175,35 @@ func (s *uiSource) repository(rs *rules.Rules, repo string, h *history.History, 
 		}
 	}
 	sort.Slice(svcs, func(i, j int) bool { return svcs[i].Name < svcs[j].Name })
+	flags := map[[2]string][]ui.Drift{}
+	cur := map[[2]string]history.Current{}
+	if h != nil {
+		for _, c := range h.Current {
+			if _, dup := cur[[2]string{c.Service, c.Env}]; !dup {
+				cur[[2]string{c.Service, c.Env}] = c
+			}
+		}
+		for _, f := range drift.Check(h, rs, s.now()) {
+			k := [2]string{f.Service, f.Env}
+			flags[k] = append(flags[k], ui.Drift{Kind: string(f.Kind), Message: f.Message})
+		}
+	}
 	for _, svc := range svcs {
 		row := ui.Service{Name: svc.Name}
 		for _, env := range rp.Environments {
 			if len(svc.Targets[env]) == 0 {
 				continue
 			}
-			row.Cells = append(row.Cells, s.cell(repo, svc.Name, env, h, herr))
+			c := s.cell(repo, svc.Name, env, h, herr, cur)
+			c.Drift = flags[[2]string{svc.Name, env}]
+			row.Cells = append(row.Cells, c)
 		}
 		rp.Services = append(rp.Services, row)
 	}
 	return rp
 }
 
-func (s *uiSource) cell(repo, svc, env string, h *history.History, herr error) ui.Cell {
+func (s *uiSource) cell(repo, svc, env string, h *history.History, herr error, cur map[[2]string]history.Current) ui.Cell {
 	c := ui.Cell{Env: env}
 	switch {
 	case herr != nil:
@@ -126,21 +211,10 @@ func (s *uiSource) cell(repo, svc, env string, h *history.History, herr error) u
 	case h == nil:
 		c.Error = "not fetched yet"
 	default:
-		cur, ok := h.CurrentOf(svc, env)
-		if ok {
-			c.Tag, c.Digest, c.Since, c.Commit, c.PromotedBy, c.Error = cur.Tag, cur.Digest, cur.Since, cur.Commit, cur.By, cur.Error
-			if cur.Via == history.ViaPR {
-				c.PR, c.PRURL = cur.PR, s.prURL(repo, cur.PR)
-			}
-		}
-	}
-	if s.live != nil {
-		for _, r := range s.live.records(repo, svc, env) {
-			switch {
-			case r.PR != 0 && r.PR != c.PR:
-				c.OpenPRs = append(c.OpenPRs, ui.PRRef{Number: r.PR, URL: r.PRURL, Tag: r.Tag})
-			case r.PR == 0 && r.Reason != "" && (r.Tag == "" || r.Tag != c.Tag):
-				c.Waiting = append(c.Waiting, ui.Wait{Tag: r.Tag, Gate: r.Gate, Reason: r.Reason, OpensAt: r.OpensAt, Since: r.At})
+		if now, ok := cur[[2]string{svc, env}]; ok {
+			c.Tag, c.Digest, c.Since, c.Commit, c.PromotedBy, c.Error = now.Tag, now.Digest, now.Since, now.Commit, now.By, now.Error
+			if now.Via == history.ViaPR {
+				c.PR, c.PRURL = now.PR, s.prURL(repo, now.PR)
 			}
 		}
 	}

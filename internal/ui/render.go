@@ -98,23 +98,13 @@ func (h *Handler) chrome(title string, v *viewer) chrome {
 
 func (h *Handler) index(w http.ResponseWriter, r *http.Request, v *viewer) {
 	f := filterFrom(r.URL.Query())
-	st, all, err := h.status(r.Context(), v, f)
+	st, all, envs, err := h.status(r.Context(), v, f)
 	if err != nil {
 		h.cfg.Log.Error().Err(err).Msg("ui: read status")
 		h.render(w, http.StatusServiceUnavailable, "message.html", message("Status unavailable", "The status could not be read; try again shortly.", false))
 		return
 	}
-	p := indexPage{chrome: h.chrome("promobot status", v), Filter: f, RepoNames: all, Generated: st.GeneratedAt, Now: h.now()}
-	envSeen := map[string]bool{}
-	full, _, _ := h.status(r.Context(), v, filter{}) // the environment choices ignore the filters
-	for _, rp := range full.Repositories {
-		for _, e := range rp.Environments {
-			if !envSeen[e] {
-				envSeen[e] = true
-				p.EnvNames = append(p.EnvNames, e)
-			}
-		}
-	}
+	p := indexPage{chrome: h.chrome("promobot status", v), Filter: f, RepoNames: all, EnvNames: envs, Generated: st.GeneratedAt, Now: h.now()}
 	for _, rp := range st.Repositories {
 		rv := repoView{Repository: rp, Rows: make([]rowView, 0, len(rp.Services))}
 		idx := make(map[string]int, len(rp.Environments))

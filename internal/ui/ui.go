@@ -185,12 +185,14 @@ func filterFrom(q url.Values) filter {
 }
 
 // status reads the matrix the viewer may see, filtered; all are every
-// repository the viewer may see, for the filter's choices.
-func (h *Handler) status(ctx context.Context, v *viewer, f filter) (st Status, all []string, err error) {
+// repository the viewer may see, and envs every environment of those, for
+// the filter's choices.
+func (h *Handler) status(ctx context.Context, v *viewer, f filter) (st Status, all, envs []string, err error) {
 	full, err := h.cfg.Source.Status(ctx)
 	if err != nil {
-		return Status{}, nil, err
+		return Status{}, nil, nil, err
 	}
+	seen := map[string]bool{}
 	st = Status{GeneratedAt: full.GeneratedAt, Repositories: []Repository{}}
 	svc := strings.ToLower(f.Service)
 	for _, rp := range full.Repositories {
@@ -198,6 +200,12 @@ func (h *Handler) status(ctx context.Context, v *viewer, f filter) (st Status, a
 			continue
 		}
 		all = append(all, rp.Repo)
+		for _, e := range rp.Environments {
+			if !seen[e] {
+				seen[e] = true
+				envs = append(envs, e)
+			}
+		}
 		if f.Repo != "" && !strings.EqualFold(f.Repo, rp.Repo) {
 			continue
 		}
@@ -230,11 +238,11 @@ func (h *Handler) status(ctx context.Context, v *viewer, f filter) (st Status, a
 		}
 		st.Repositories = append(st.Repositories, out)
 	}
-	return st, all, nil
+	return st, all, envs, nil
 }
 
 func (h *Handler) apiStatus(w http.ResponseWriter, r *http.Request, v *viewer) {
-	st, _, err := h.status(r.Context(), v, filterFrom(r.URL.Query()))
+	st, _, _, err := h.status(r.Context(), v, filterFrom(r.URL.Query()))
 	if err != nil {
 		h.cfg.Log.Error().Err(err).Msg("ui: read status")
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"message": "status unavailable"})
