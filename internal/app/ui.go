@@ -27,7 +27,11 @@ func (a *App) startUI(ctx context.Context, cfg Config, mirrors *gitmirror.Mirror
 	if cfg.UINoAuth {
 		a.log.Warn().Msg("the status page is open to everyone without sign-in (--ui-no-auth): it shows repository contents; use it on loopback only, never in production")
 	}
-	web, err := ui.WebURLFromAPI(cfg.GitHubAPIURL)
+	api := cfg.GitHubAPIURL
+	if api == "" {
+		api = "https://api.github.com/"
+	}
+	web, err := ui.WebURLFromAPI(api)
 	if err != nil {
 		return nil, fmt.Errorf("status page: %w", err)
 	}
@@ -38,7 +42,7 @@ func (a *App) startUI(ctx context.Context, cfg Config, mirrors *gitmirror.Mirror
 			o.WebURL = web
 		}
 		if o.APIURL == "" {
-			o.APIURL = cfg.GitHubAPIURL
+			o.APIURL = api
 		}
 		if o.PublicURL == "" {
 			o.PublicURL = cfg.PublicURL

@@ -52,7 +52,7 @@ func WebURLFromAPI(api string) (string, error) {
 		return "https://github.com", nil
 	}
 	u.Path = strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/api/v3")
-	u.RawQuery, u.Fragment = "", ""
+	u.RawQuery, u.Fragment, u.ForceQuery = "", "", false
 	return strings.TrimSuffix(u.String(), "/"), nil
 }
 

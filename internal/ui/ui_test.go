@@ -155,3 +155,24 @@ func TestHostileLinksAreNotRendered(t *testing.T) {
 		t.Error("hostile data reached the page unescaped")
 	}
 }
+
+func TestWebURLFromAPI(t *testing.T) {
+	for api, want := range map[string]string{
+		"https://api.github.com/":            "https://github.com",
+		"https://api.github.com":             "https://github.com",
+		"https://ghe.example.com/api/v3/":    "https://ghe.example.com",
+		"https://ghe.example.com/api/v3":     "https://ghe.example.com",
+		"http://127.0.0.1:4000/api/v3/":      "http://127.0.0.1:4000",
+		"https://ghe.example.com/":           "https://ghe.example.com",
+		"https://ghe.example.com/x/api/v3/?": "https://ghe.example.com/x",
+	} {
+		if got, err := WebURLFromAPI(api); err != nil || got != want {
+			t.Errorf("WebURLFromAPI(%q) = %q, %v; want %q", api, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "ftp://x", "://", "github.com"} {
+		if _, err := WebURLFromAPI(bad); err == nil {
+			t.Errorf("WebURLFromAPI(%q) accepted", bad)
+		}
+	}
+}
