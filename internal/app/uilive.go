@@ -48,6 +48,8 @@ type liveBoard struct {
 
 	mu   sync.Mutex
 	recs map[string]liveRecord // KV key → record
+
+	applied func() // tests: called after each update is applied
 }
 
 func newLiveBoard(kv jetstream.KeyValue, log zerolog.Logger) *liveBoard {
@@ -77,6 +79,9 @@ func (b *liveBoard) watch(ctx context.Context) {
 }
 
 func (b *liveBoard) apply(key string, op jetstream.KeyValueOp, value []byte) {
+	if b.applied != nil {
+		defer b.applied()
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if op != jetstream.KeyValuePut {

@@ -30,6 +30,9 @@ type uiSource struct {
 	webURL  string // GitHub's web address, for PR and repository links
 	now     func() time.Time
 	log     zerolog.Logger
+	// health is the hook for an environment's health state where health
+	// is configured ("" when not); nil: no health shown.
+	health func(repo, service, env string) string
 	// walk returns a repository's history; nil: its mirror's (history).
 	walk func(ctx context.Context, rs *rules.Rules, repo string) (*history.History, error)
 
@@ -196,6 +199,9 @@ func (s *uiSource) repository(rs *rules.Rules, repo string, h *history.History, 
 			}
 			c := s.cell(repo, svc.Name, env, h, herr, cur)
 			c.Drift = flags[[2]string{svc.Name, env}]
+			if s.health != nil {
+				c.Health = s.health(repo, svc.Name, env)
+			}
 			row.Cells = append(row.Cells, c)
 		}
 		rp.Services = append(rp.Services, row)

@@ -176,3 +176,37 @@ func TestWebURLFromAPI(t *testing.T) {
 		}
 	}
 }
+
+func TestHostilePathsAndQueries(t *testing.T) {
+	h := noAuthHandler(t, smallSource())
+	long := strings.Repeat("x", 100000)
+	tests := []struct {
+		path string
+		code int
+	}{
+		{"/repos/acme/gitops/services/..%2f..%2fsecret-gitops", 404},
+		{"/repos/acme/gitops/services/payment-service/extra", 404},
+		{"/repos/acme/../secret-gitops/services/vault-agent", 307}, // ServeMux redirects to the cleaned path
+		{"/repos/acme/gitops/services/" + long, 404},
+		{"/?service=" + long + "&repo=" + long, 200},
+		{"/?env=%00%ff&service=%3Cscript%3E", 200},
+		{"/repos/acme/gitops/services/payment-service?page=-5&per_page=0", 200},
+		{"/repos/acme/gitops/services/payment-service?page=99999999999999999999&per_page=99999999", 200},
+		{"/api/v1/repos/acme/gitops/services/payment-service?page=%ZZ", 200},
+		{"/api/v1/nope", 404},
+		{"/auth/callback", 404}, // no sign-in configured: no auth routes
+	}
+	for _, tt := range tests {
+		code, body, _ := get(t, h, tt.path)
+		if code != tt.code {
+			t.Errorf("GET %.80s = %d, want %d", tt.path, code, tt.code)
+		}
+		if strings.Contains(body, "<script>") || strings.Contains(body, long) {
+			t.Errorf("GET %.80s reflects hostile input", tt.path)
+		}
+	}
+	_, body, _ := get(t, h, "/repos/acme/gitops/services/payment-service?page=99999999999999999999&per_page=99999999")
+	if !strings.Contains(body, "120 tag changes") {
+		t.Error("an absurd page is not answered sanely")
+	}
+}
