@@ -427,3 +427,32 @@ func FuzzParseSession(f *testing.F) {
 		}
 	})
 }
+
+func TestGitHubTroubleKeepsTheSessionButARevokedTokenSignsOut(t *testing.T) {
+	e := newSignInEnv(t)
+	alice := e.signIn("alice")
+	alice.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	e.clock.add(6 * time.Minute) // past the access cache
+	e.gh.SetFault(func(c githubtest.Call) *githubtest.Fault {
+		if strings.Contains(c.Path, "/user/installations") {
+			return &githubtest.Fault{Status: http.StatusBadGateway}
+		}
+		return nil
+	})
+	if resp, body := do(t, alice, "GET", e.ui.URL+"/"); resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(body, "v1.2.0") {
+		t.Errorf("GitHub failing: %d", resp.StatusCode)
+	}
+	e.gh.SetFault(func(c githubtest.Call) *githubtest.Fault {
+		if strings.Contains(c.Path, "/user/installations") {
+			return &githubtest.Fault{Status: http.StatusUnauthorized, Body: `{"message":"Bad credentials","documentation_url":"https://docs.github.com/rest"}`}
+		}
+		return nil
+	})
+	if resp, _ := do(t, alice, "GET", e.ui.URL+"/"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("token revoked: %d, want a redirect to sign in", resp.StatusCode)
+	}
+	e.gh.SetFault(nil)
+	if resp, _ := do(t, alice, "GET", e.ui.URL+"/"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("after the revoked token the session is gone: %d", resp.StatusCode)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-github/v60/github"
 	"github.com/rs/zerolog"
 )
 
@@ -108,8 +109,19 @@ func (h *Handler) who(w http.ResponseWriter, r *http.Request, api bool) (*viewer
 		return nil, false
 	}
 	repos, err := h.auth.readable(r.Context(), s)
+	var gerr *github.ErrorResponse
+	if err != nil && !(errors.As(err, &gerr) && gerr.Response != nil && gerr.Response.StatusCode == http.StatusUnauthorized) {
+		// GitHub is unreachable or failing: the session stays, the page waits.
+		h.cfg.Log.Warn().Err(err).Str("login", s.Login).Msg("ui: cannot list the repositories the user can read; answered 503")
+		if api {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"message": "cannot check access; try again shortly"})
+		} else {
+			h.render(w, http.StatusServiceUnavailable, "message.html", message("Try again shortly", "GitHub did not say which repositories you can read.", false))
+		}
+		return nil, false
+	}
 	if err != nil {
-		h.cfg.Log.Warn().Err(err).Str("login", s.Login).Msg("ui: cannot list the repositories the user can read; signed out")
+		h.cfg.Log.Info().Err(err).Str("login", s.Login).Msg("ui: github refused the user's token; signed out")
 		h.auth.logout(w)
 		if api {
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "Sign in again"})
