@@ -56,6 +56,12 @@ func WebURLFromAPI(api string) (string, error) {
 	return strings.TrimSuffix(u.String(), "/"), nil
 }
 
+// siteURL is the public URL without its webhook path: the status page
+// lives at the root of the site GitHub reaches promobot on.
+func siteURL(public string) string {
+	return strings.TrimSuffix(strings.TrimSuffix(public, "/"), "/webhook")
+}
+
 // auth runs sign-in, sessions and per-user repository access.
 type auth struct {
 	oc      oauth2.Config
@@ -98,7 +104,7 @@ func newAuth(cfg OAuth, now func() time.Time) (*auth, error) {
 			ClientID: cfg.ClientID, ClientSecret: string(cfg.ClientSecrets[0]),
 			Endpoint: oauth2.Endpoint{AuthURL: web + "/login/oauth/authorize", TokenURL: web + "/login/oauth/access_token",
 				AuthStyle: oauth2.AuthStyleInParams},
-			RedirectURL: strings.TrimSuffix(cfg.PublicURL, "/") + "/auth/callback",
+			RedirectURL: siteURL(cfg.PublicURL) + "/auth/callback",
 		},
 		seal: s, cfg: cfg, secure: pub.Scheme == "https", now: now,
 		access:  &accessCache{ttl: cfg.AccessTTL, now: now, entries: map[[32]byte]accessEntry{}},

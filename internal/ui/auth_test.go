@@ -456,3 +456,20 @@ func TestGitHubTroubleKeepsTheSessionButARevokedTokenSignsOut(t *testing.T) {
 		t.Errorf("after the revoked token the session is gone: %d", resp.StatusCode)
 	}
 }
+
+func TestCallbackURLDropsTheWebhookPath(t *testing.T) {
+	for public, want := range map[string]string{
+		"https://p.example.com":          "https://p.example.com/auth/callback",
+		"https://p.example.com/":         "https://p.example.com/auth/callback",
+		"https://p.example.com/webhook":  "https://p.example.com/auth/callback",
+		"https://p.example.com/webhook/": "https://p.example.com/auth/callback",
+	} {
+		a, err := newAuth(OAuth{ClientID: "x", ClientSecrets: [][]byte{[]byte(testSecret)}, WebURL: "https://github.com", PublicURL: public}, time.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.oc.RedirectURL != want {
+			t.Errorf("%s: callback %s, want %s", public, a.oc.RedirectURL, want)
+		}
+	}
+}
