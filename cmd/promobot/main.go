@@ -54,7 +54,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(
 		newServe(modeAll), newServe(modeWebhook), newServe(modeWorker),
-		newDemo(), newValidate(), newPlan(), newStatus(), newVersion(),
+		newDemo(), newValidate(), newPlan(), newStatus(), newAudit(), newVersion(),
 	)
 	return root
 }

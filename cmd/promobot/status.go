@@ -16,8 +16,9 @@ import (
 var now = time.Now
 
 func newStatus() *cobra.Command {
-	var rulesPath, repo, output string
+	var rulesPath, repo, ghRepo, output string
 	var check bool
+	var gh githubFlags
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Print the service × environment matrix of tags from a checkout, with drift flags",
@@ -26,23 +27,27 @@ func newStatus() *cobra.Command {
 			if output != "table" && output != "json" {
 				return fmt.Errorf("unknown --output %q (table or json)", output)
 			}
+			if ghRepo != "" && cmd.Flags().Changed("repo") {
+				return fmt.Errorf("give --repo or --github, not both")
+			}
 			ctx := cmd.Context()
-			rs, d, err := loadCheckout(ctx, rulesPath, repo)
+			src, err := openSource(ctx, gh, rulesPath, repo, ghRepo)
 			if err != nil {
 				return err
 			}
-			defer d.Close()
-			m := status.Matrix(ctx, rs, d)
+			defer src.close()
+			rs := src.rules
+			m := status.Matrix(ctx, rs, src.files)
 			// Drift needs the history: a checkout without git shows the matrix alone.
-			st, head, herr := history.OpenDir(repo, rs.Defaults.BaseBranch)
-			if herr == nil {
-				h, err := history.Walk(ctx, st, head, rs, history.Options{})
+			if src.git == nil {
+				h, err := history.Walk(ctx, src.objects, src.head, rs, history.Options{Repo: ghRepo})
 				if err != nil {
 					return err
 				}
+				m.AddHistory(h)
 				m.AddDrift(drift.Check(h, rs, now()))
 			} else if check {
-				return fmt.Errorf("status --check reads drift from git history: %w", herr)
+				return fmt.Errorf("status --check reads drift from git history: %w", src.git)
 			}
 			if output == "table" {
 				err = m.WriteTable(cmd.OutOrStdout())
@@ -64,6 +69,8 @@ func newStatus() *cobra.Command {
 	fs := cmd.Flags()
 	stringFlag(fs, &rulesPath, "rules", "PROMOBOT_RULES", "config/promotion-rules.yaml", "rules file")
 	fs.StringVar(&repo, "repo", ".", "GitOps checkout")
+	fs.StringVar(&ghRepo, "github", "", "read owner/repo's base branch through GitHub instead of a checkout (the GitHub App flags give access)")
+	gh.add(fs)
 	fs.StringVar(&output, "output", "table", "table or json")
 	fs.BoolVar(&check, "check", false, "exit 1 when a drift flag is raised (for CI)")
 	return cmd

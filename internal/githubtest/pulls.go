@@ -29,6 +29,7 @@ type pull struct {
 	mergeSHA   string
 	reviewers  []string
 	teams      []string
+	reviews    []*review // submitted reviews, oldest first (reviews.go)
 }
 
 // PR is a snapshot of a pull request for test assertions.

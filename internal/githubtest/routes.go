@@ -58,6 +58,7 @@ func (s *Server) routes() []route {
 		rt("PUT", R+"/pulls/{pull_number}/merge", modeToken, s.handleMerge),
 		rt("POST", R+"/pulls/{pull_number}/requested_reviewers", modeToken, s.handleRequestReviewers),
 		rt("GET", R+"/pulls/{pull_number}/requested_reviewers", modeToken, s.handleListReviewers),
+		rt("GET", R+"/pulls/{pull_number}/reviews", modeToken, s.handleListReviews),
 
 		rt("GET", R+"/issues", modeToken, s.handleListIssues),
 		rt("POST", R+"/issues", modeToken, s.handleCreateIssue),

@@ -47,3 +47,15 @@ func TestLagWarning(t *testing.T) {
 		t.Errorf("bad lagWarning: %v", err)
 	}
 }
+
+func FuzzParseLagDuration(f *testing.F) {
+	for _, s := range []string{"7d", "1d12h", "36h", "", "-1d", "99999d", "1d-2h", "1.5h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseLagDuration(s)
+		if err == nil && (d < 0 || d > maxLag) {
+			t.Fatalf("%q parsed to %v", s, d)
+		}
+	})
+}

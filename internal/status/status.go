@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/promobot/promobot/internal/drift"
 	"github.com/promobot/promobot/internal/edit"
@@ -49,6 +50,12 @@ type Cell struct {
 	Error   string   `json:"error,omitempty"`
 	// Drift names the drift flags raised here (Report.Drift says why).
 	Drift []drift.Kind `json:"drift,omitempty"`
+	// Since, By, Via and PR say which change put Tag there, when the
+	// report was read with git history (AddHistory).
+	Since time.Time `json:"since,omitzero"`
+	By    string    `json:"by,omitempty"`
+	Via   string    `json:"via,omitempty"`
+	PR    int       `json:"pr,omitempty"`
 }
 
 // Target is what one target file runs.

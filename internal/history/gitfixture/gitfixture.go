@@ -30,6 +30,9 @@ func New(t testing.TB) *Repo {
 	return r
 }
 
+// Open is the repository at dir, made by New.
+func Open(t testing.TB, dir string) *Repo { return &Repo{t: t, Dir: dir} }
+
 // Git runs git in the repository with author and committer set to who at
 // when (zero: a fixed time) and returns its trimmed output.
 func (r *Repo) Git(when time.Time, who Who, args ...string) string {
