@@ -12,7 +12,8 @@ import (
 // the commit branch points at as of the last completed fetch. It shares
 // no lock with snapshots, so a long history walk (internal/history) never
 // holds up a worker; objects a later fetch adds are not needed, since the
-// walk starts at this head. Opening it reads nothing until it is used.
+// walk starts at this head. Opening it reads nothing until it is used; it
+// keeps pack files open while in use, as snapshots' stores do.
 func (m *Mirrors) Objects(repo, branch string) (storer.EncodedObjectStorer, plumbing.Hash, error) {
 	refs, _, err := m.loadedState(repo)
 	if err != nil {
@@ -26,5 +27,5 @@ func (m *Mirrors) Objects(repo, branch string) (storer.EncodedObjectStorer, plum
 	if err != nil {
 		return nil, plumbing.ZeroHash, err
 	}
-	return openStorage(st.dir), h, nil
+	return newStore(st.dir).s, h, nil // its open packs close when it is collected
 }
