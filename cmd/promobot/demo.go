@@ -10,7 +10,7 @@ import (
 )
 
 func newDemo() *cobra.Command {
-	var keep bool
+	var keep, stay bool
 	var logLevel string
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -18,7 +18,8 @@ func newDemo() *cobra.Command {
 		Long: `demo starts a GitHub test server holding a sample GitOps repository (real git),
 starts promobot with embedded NATS JetStream, sends a signed workflow_run webhook,
 merges the PRs as a reviewer would, comments "/promote prod" as a person would, and prints each
-step: the PR, its diff, reviewers and ticket link. No GitHub account is needed.`,
+step: the PR, its diff, reviewers and ticket link, and ends with the URL of the status page
+(served without sign-in on loopback). No GitHub account is needed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := os.MkdirTemp("", "promobot-demo-")
@@ -32,7 +33,7 @@ step: the PR, its diff, reviewers and ticket link. No GitHub account is needed.`
 			if err != nil {
 				return err
 			}
-			if err := demo.Run(cmd.Context(), dir, cmd.OutOrStdout(), log); err != nil {
+			if err := demo.Run(cmd.Context(), dir, cmd.OutOrStdout(), log, stay); err != nil {
 				return err
 			}
 			if keep {
@@ -42,6 +43,7 @@ step: the PR, its diff, reviewers and ticket link. No GitHub account is needed.`
 		},
 	}
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the temporary directory")
+	cmd.Flags().BoolVar(&stay, "stay", false, "keep serving the status page after the demo until Ctrl-C")
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "promobot's log level during the demo")
 	return cmd
 }

@@ -39,6 +39,9 @@ type serveFlags struct {
 	writesPerHour     int
 	publicURL         string
 	repoConfigPath    string // where a GitOps repository configures itself (internal/checkout)
+
+	oauthClientID, oauthSecretFile string // sign-in to the status page (internal/ui)
+	uiNoAuth                       bool
 }
 
 func newServe(m mode) *cobra.Command {
@@ -70,7 +73,10 @@ func newServe(m mode) *cobra.Command {
 	fs.BoolVar(&f.insecure, "insecure-no-signature", false, "accept unsigned webhooks (local experiments only; never in production)")
 	stringFlag(fs, &f.repoConfigPath, "repo-config-path", "PROMOBOT_REPO_CONFIG_PATH", rules.DefaultRepoConfigPath, "where each GitOps repository configures itself, read from its base branch (repositories without it follow the rules file's services)")
 	stringFlag(fs, &f.publicURL, "public-url", "PROMOBOT_PUBLIC_URL", "", "where GitHub reaches promobot, e.g. https://promobot.example.com (webhook: its /webhook); with a token, the redeliver reconciler finds its repository webhooks by it")
+	stringFlag(fs, &f.oauthClientID, "github-oauth-client-id", "PROMOBOT_GITHUB_OAUTH_CLIENT_ID", "", "the GitHub App's OAuth client id: enables the status page with sign-in with GitHub (callback: --public-url + /auth/callback)")
+	fs.StringVar(&f.oauthSecretFile, "github-oauth-client-secret-file", "", "file holding the App's OAuth client secret, one per line: the first is used, later ones (during a rotation) still open sessions (or set $PROMOBOT_GITHUB_OAUTH_CLIENT_SECRET to the value)")
 	err := errors.Join(
+		boolFlag(fs, &f.uiNoAuth, "ui-no-auth", "PROMOBOT_UI_NO_AUTH", "serve the status page to everyone without sign-in (local use only; never in production)"),
 		intFlag(fs, &f.workers, "workers", "PROMOBOT_WORKERS", runtime.NumCPU(), "planner workers"),
 		durationFlag(fs, &f.ackWait, "ack-wait", "PROMOBOT_ACK_WAIT", queue.DefaultAckWait, "how long an intent stays with a dead worker before another gets it (busy workers heartbeat every third of it; one restarted on its --data-dir takes them back at once)"),
 		durationFlag(fs, &f.leaseTTL, "lease-ttl", "PROMOBOT_LEASE_TTL", 0, "how long a dead worker's lease blocks its target (live ones refresh every third of it; one restarted on its --data-dir frees it at once; 0: the ack wait)"),
@@ -134,6 +140,9 @@ func runServe(ctx context.Context, cmd *cobra.Command, m mode, f serveFlags) err
 			return fmt.Errorf("read webhook secret: %w", err)
 		}
 		cfg.WebhookSecret = trimNewline(cfg.WebhookSecret)
+	}
+	if err := uiConfig(&cfg, f); err != nil {
+		return err
 	}
 	a, err := app.Start(ctx, cfg)
 	if err != nil {

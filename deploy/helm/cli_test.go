@@ -26,6 +26,7 @@ var subcommands = map[string]string{"server": "serve", "webhook": "webhook", "wo
 var notByChart = map[string]string{
 	"help":                  "cobra's own",
 	"insecure-no-signature": "accepts unsigned webhooks: for local experiments, never a deployment",
+	"ui-no-auth":            "serves repository contents to everyone without sign-in: local use only, never a deployment",
 }
 
 // githubOnly are the flags of the processes that call GitHub (serve and
@@ -34,6 +35,7 @@ var notByChart = map[string]string{
 var githubOnly = []string{
 	"app-id", "private-key-file", "github-api-url", "github-pace", "github-writes-per-minute",
 	"github-writes-per-hour", "workers", "data-dir", "redeliver-interval", "public-url",
+	"github-oauth-client-id", "github-oauth-client-secret-file", // the status page reads the mirrors
 }
 
 type flagInfo struct {

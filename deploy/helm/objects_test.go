@@ -504,9 +504,12 @@ func checkIngress(t *testing.T, rel *release) {
 		if !ok {
 			continue
 		}
+		// The status page is routed when its sign-in is configured (mode single).
+		oauth, _ := nested(rel.r.values, "promobot", "githubOauthClientId").(string)
+		page := map[string]bool{"/": true, "/repos/": true, "/api/v1/": true, "/auth/": true, "/ui/": true}
 		for _, rule := range ing.Spec.Rules {
 			for _, p := range rule.HTTP.Paths {
-				if p.Path != "/webhook" {
+				if p.Path != "/webhook" && !(oauth != "" && rel.vs.mode == "single" && page[p.Path]) {
 					t.Errorf("Ingress/%s routes %q; only /webhook should be reachable from outside", o.name, p.Path)
 				}
 				b := p.Backend.Service
@@ -702,6 +705,9 @@ func checkConfigAndSecret(t *testing.T, rel *release) {
 		want["token"] = "token"
 	} else {
 		want["appId"], want["privateKey"] = "app-id", "private-key.pem"
+	}
+	if id, _ := nested(rel.r.values, "promobot", "githubOauthClientId").(string); id != "" {
+		want["oauthClientSecret"] = "oauth-client-secret"
 	}
 	if len(sec.Data) != len(want) {
 		t.Errorf("Secret/%s holds %d keys, want %d (%v)", sObj.name, len(sec.Data), len(want), want)

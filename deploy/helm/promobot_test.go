@@ -100,7 +100,8 @@ func valueSets() []valueSet {
 			"promobot": map[string]any{
 				"leaseTTL": "5m", "ackWait": "30s", "githubPace": "0s", "githubApiUrl": "https://github.example.com",
 				"githubWritesPerMinute": 60, "githubWritesPerHour": 400, "redeliverInterval": "0s",
-				"repoConfigPath": ".github/promobot.yml",
+				"repoConfigPath":      ".github/promobot.yml",
+				"githubOauthClientId": "Iv1.0123456789abcdef",
 			},
 			"ingress":       map[string]any{"enabled": true},
 			"networkPolicy": map[string]any{"enabled": true},

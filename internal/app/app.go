@@ -33,6 +33,7 @@ import (
 	"github.com/promobot/promobot/internal/prwriter"
 	"github.com/promobot/promobot/internal/queue"
 	"github.com/promobot/promobot/internal/rules"
+	"github.com/promobot/promobot/internal/ui"
 	"github.com/promobot/promobot/internal/webhook"
 	"github.com/promobot/promobot/internal/worker"
 )
@@ -78,6 +79,14 @@ type Config struct {
 	// RepoConfigPath is where each GitOps repository configures itself
 	// (checkout.Source.RepoConfigPath); "": .github/promobot.yaml.
 	RepoConfigPath string
+	// UIOAuth enables the status page (internal/ui) with sign-in with
+	// GitHub; its empty WebURL, APIURL and PublicURL come from above.
+	UIOAuth *ui.OAuth
+	// UINoAuth serves the status page to everyone (local use only).
+	UINoAuth bool
+	// UIRefresh is how often the page's mirrors are fetched when no
+	// intent did it (default DefaultUIRefresh).
+	UIRefresh time.Duration
 }
 
 // App is a running promobot.
@@ -91,6 +100,7 @@ type App struct {
 	q        *queue.Queue
 	rules    *rules.Store
 	github   *ghapp.Clients // the workers' GitHub clients; nil without workers
+	live     *liveBoard     // the status page's open PRs and closed gates (uilive.go)
 
 	stop     context.CancelFunc
 	closing  atomic.Bool
@@ -186,6 +196,10 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 
 	var runCtx context.Context
 	runCtx, a.stop = context.WithCancel(context.WithoutCancel(ctx))
+	mirrors := gitmirror.New(filepath.Join(cfg.DataDir, "mirrors"))
+	if cfg.UIOAuth != nil || cfg.UINoAuth {
+		a.live = newLiveBoard(a.q.State(), log) // before the workers, which write it
+	}
 	if cfg.Worker {
 		retry := cfg.GitHubRetry
 		retry.Log = log
@@ -205,10 +219,10 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		a.github = clients
 		w := &worker.Worker{
 			Holder:   a.q,
-			Repos:    &checkout.Source{Clients: clients, Mirrors: gitmirror.New(filepath.Join(cfg.DataDir, "mirrors")), Rules: a.rules.Current, RepoConfigPath: cfg.RepoConfigPath, Log: log},
+			Repos:    &checkout.Source{Clients: clients, Mirrors: mirrors, Rules: a.rules.Current, RepoConfigPath: cfg.RepoConfigPath, Log: log},
 			Writer:   &prwriter.Writer{State: kvState{a.q.State()}},
 			Commands: &chatops.Commands{Replies: kvState{a.q.State()}, Log: log, Self: clients.Identity},
-			Log:      log, Now: time.Now, Observe: cfg.Observe,
+			Log:      log, Now: time.Now, Observe: cfg.Observe, Promoted: a.observeUI(),
 		}
 		if bud != nil {
 			w.Budget = bud
@@ -233,6 +247,12 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 			warnOwners(log, cfg.RulesPath, r)
 		})
 	}()
+
+	uiHandler, err := a.startUI(runCtx, cfg, mirrors)
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/", uiHandler) // the status page; 404 on every path unless configured
 
 	a.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {

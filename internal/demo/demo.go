@@ -76,9 +76,11 @@ func (h *Harness) PRIn(repo string, n int) (githubtest.PR, error) {
 	return githubtest.PR{}, fmt.Errorf("no pull request #%d in %s", n, repo)
 }
 
-// Run narrates the whole flow on out.
-func Run(ctx context.Context, dir string, out io.Writer, log zerolog.Logger) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+// Run narrates the whole flow on out and ends with the status page's URL
+// (served to everyone on loopback, like --ui-no-auth); with stay it keeps
+// serving until ctx ends (Ctrl-C).
+func Run(parent context.Context, dir string, out io.Writer, log zerolog.Logger, stay bool) error {
+	ctx, cancel := context.WithTimeout(parent, 2*time.Minute)
 	defer cancel()
 	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 	step := func(n int, title string) { say("\n== %d. %s", n, title) }
@@ -88,7 +90,7 @@ func Run(ctx context.Context, dir string, out io.Writer, log zerolog.Logger) err
 	if err != nil {
 		return err
 	}
-	h, err := Start(ctx, Options{Dir: dir, Log: log, Rules: rules})
+	h, err := Start(ctx, Options{Dir: dir, Log: log, Rules: rules, UINoAuth: true})
 	if err != nil {
 		return err
 	}
@@ -204,6 +206,11 @@ func Run(ctx context.Context, dir string, out io.Writer, log zerolog.Logger) err
 		return fmt.Errorf("a request promobot sent is not a documented GitHub operation: %v", errs[0])
 	}
 	say("Every request promobot sent is a documented operation of GitHub's OpenAPI description.")
+	say("\nStatus page (open to everyone on this machine, as with --ui-no-auth): %s", h.StatusURL())
+	if stay {
+		say("Serving until Ctrl-C.")
+		<-parent.Done()
+	}
 	return nil
 }
 

@@ -33,6 +33,7 @@ import (
 	"github.com/promobot/promobot/internal/ghretry"
 	"github.com/promobot/promobot/internal/githubtest"
 	"github.com/promobot/promobot/internal/queue"
+	"github.com/promobot/promobot/internal/ui"
 	"github.com/promobot/promobot/internal/worker"
 )
 
@@ -71,6 +72,12 @@ type Options struct {
 	// GitHubRetry configures promobot's GitHub retries; nil: content pacing
 	// off (the test server has no secondary limits).
 	GitHubRetry *ghretry.Config
+	// UINoAuth serves the status page to everyone; UIOAuth with sign-in
+	// (its URLs default to the test server and Listen). Neither: 404.
+	UINoAuth bool
+	UIOAuth  *ui.OAuth
+	// Listen is promobot's listen address (default 127.0.0.1:0).
+	Listen string
 }
 
 // Harness is a running GitHub test server plus a running promobot.
@@ -166,8 +173,13 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	if err := os.WriteFile(h.RulesPath, rules, 0o600); err != nil {
 		return nil, fmt.Errorf("write rules: %w", err)
 	}
+	listen := o.Listen
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
 	h.App, err = app.Start(ctx, app.Config{
-		RulesPath: h.RulesPath, Listen: "127.0.0.1:0", DataDir: filepath.Join(o.Dir, "promobot"), NATSURL: o.NATSURL,
+		UINoAuth: o.UINoAuth, UIOAuth: o.UIOAuth, PublicURL: "http://" + listen,
+		RulesPath: h.RulesPath, Listen: listen, DataDir: filepath.Join(o.Dir, "promobot"), NATSURL: o.NATSURL,
 		GitHubAPIURL: apiURL, AppID: AppID, PrivateKey: keyPEM, WebhookSecret: secret,
 		Workers: o.Workers, Webhook: true, Worker: true, Log: o.Log, Observe: h.observe,
 		Queue: o.Queue, GitHubRetry: retry,
@@ -178,6 +190,9 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	gh.SetWebhook(h.WebhookURL(), secret)
 	return h, nil
 }
+
+// StatusURL is promobot's status page.
+func (h *Harness) StatusURL() string { return "http://" + h.App.Addr() + "/" }
 
 // WebhookURL is promobot's webhook endpoint.
 func (h *Harness) WebhookURL() string { return "http://" + h.App.Addr() + "/webhook" }

@@ -95,6 +95,10 @@ func (s *Server) routes() []route {
 		rt("GET", R+"/compare/{basehead}", modeToken, s.handleCompare),
 		rt("GET", R+"/collaborators/{username}/permission", modeToken, s.handlePermission),
 		rt("GET", "/orgs/{org}/teams/{team_slug}/memberships/{username}", modeToken, s.handleTeamMembership),
+
+		// The signed-in user's installations and repositories (oauth.go).
+		rt("GET", "/user/installations", modeToken, s.handleUserInstallations),
+		rt("GET", "/user/installations/{installation_id}/repositories", modeToken, s.handleUserInstallationRepos),
 	}
 }
 

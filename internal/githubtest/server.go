@@ -144,6 +144,8 @@ type Server struct {
 	hooks *hooks
 
 	maxBody atomic.Int64 // request body limit; tests lower it
+
+	oauth *oauthState // the OAuth web flow (oauth.go); guarded by mu
 }
 
 type route struct {
@@ -204,12 +206,13 @@ func New(cfg Config) (*Server, error) {
 		})
 	}
 	s.mux.HandleFunc("/api/v3/", func(w http.ResponseWriter, r *http.Request) { s.serveAPI(w, r, nil) })
+	s.registerOAuth(s.mux) // the OAuth web flow (oauth.go)
 	s.mux.HandleFunc("/{owner}/{repo}/{rest...}", s.serveGit)
 	s.registerGraphQL()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Not Found", http.StatusNotFound)
 	})
-	s.hs = httptest.NewServer(s.mux)
+	s.hs = httptest.NewServer(s.pages(s.mux)) // pages: pull request pages (oauth.go)
 	return s, nil
 }
 

@@ -39,6 +39,8 @@ type Result struct {
 	// waits for GitHub's write budget: not a failure, a result that asks
 	// to be handled again at that time.
 	RetryAt time.Time
+	// Gate names the closed gate of a refusal (the status page shows it).
+	Gate string
 
 	// quiet: a wait already logged on an earlier delivery (the write
 	// budget's); its decision is logged at debug level.

@@ -69,6 +69,9 @@ type Worker struct {
 	Observe func(Result)
 	// Merges, when set, finishes autoMerge pull requests (merge.go).
 	Merges Merges
+	// Promoted, when set, sees the result of every promotion, a command's
+	// included (the status page records open PRs and closed gates).
+	Promoted func(Result)
 }
 
 // Handle processes one delivery and returns its one queue action.
@@ -104,7 +107,7 @@ func (w *Worker) handle(ctx context.Context, in intent.Intent, log zerolog.Logge
 		return w.merge(ctx, repo, in, log)
 	}
 	if in.Kind != intent.KindReply && !in.Command() {
-		return w.promote(ctx, repo, in, log)
+		return w.promoted(w.promote(ctx, repo, in, log))
 	}
 	// One comment is handled by one worker at a time, whatever the deliveries.
 	ctx, release, err := w.Holder.Hold(ctx, fmt.Sprintf("comment/%s/%d", in.Repo, in.Source.CommentID))
@@ -121,7 +124,7 @@ func (w *Worker) handle(ctx context.Context, in intent.Intent, log zerolog.Logge
 		return t.Rules, err
 	}
 	p, err := w.Commands.Handle(ctx, repo.ChatOps, in, loadRules, func(ctx context.Context, sub intent.Intent) (chatops.Promotion, error) {
-		r, err := w.promote(ctx, repo, sub, log)
+		r, err := w.promoted(w.promote(ctx, repo, sub, log))
 		return r.promotion(), err
 	})
 	return fromPromotion(in, p), err
@@ -157,6 +160,7 @@ func (w *Worker) promote(ctx context.Context, repo checkout.Repo, in intent.Inte
 		return res, nil
 	case dec.Refusal != nil:
 		res.Outcome, res.Reason, res.RetryAt = Refused, dec.Refusal.Reason, dec.Refusal.RetryAt
+		res.Gate = closedGate(dec.Refusal.Gates)
 		return res, w.tellUnhealthy(ctx, repo, in, dec.Refusal, log)
 	}
 	p := dec.Plan

@@ -124,6 +124,12 @@ Configuration errors the schema cannot express. `fail` does not stop
 {{- if and (not .Values.config.existingConfigMap) (not (hasKey .Values.config.files .Values.config.rulesKey)) }}
 {{- fail (printf "config: config.files has no %q (config.rulesKey)" .Values.config.rulesKey) }}
 {{- end }}
+{{- if and .Values.promobot.githubOauthClientId (not $c.existingSecret) (not $c.oauthClientSecret) }}
+{{- fail "credentials: promobot.githubOauthClientId needs credentials.oauthClientSecret, or credentials.existingSecret" }}
+{{- end }}
+{{- if and .Values.promobot.githubOauthClientId (not (include "promobot.publicURL" .)) }}
+{{- fail "promobot.githubOauthClientId needs promobot.publicUrl or the Ingress: GitHub sends signed-in users back to its /auth/callback" }}
+{{- end }}
 {{- if and .Values.nats.url .Values.nats.urlSecret.name }}
 {{- fail "nats: set nats.url or nats.urlSecret.name, not both" }}
 {{- end }}
@@ -194,6 +200,10 @@ promobot's command line for one component (server, webhook, worker):
 {{- with include "promobot.publicURL" $root }}
 - --public-url={{ . }}
 {{- end }}
+{{- with $p.githubOauthClientId }}
+- --github-oauth-client-id={{ . }}
+- --github-oauth-client-secret-file=/secrets/oauth-client-secret
+{{- end }}
 {{- end }}
 {{- with .values.extraArgs }}
 {{ toYaml . }}
@@ -251,6 +261,9 @@ volumeClaimTemplate named data).
 {{- end }}
 {{- if and $github (eq $v.credentials.auth "app") }}
 {{- $secretItems = append $secretItems (dict "key" $v.credentials.keys.privateKey "path" "private-key.pem") }}
+{{- end }}
+{{- if and $github $v.promobot.githubOauthClientId }}
+{{- $secretItems = append $secretItems (dict "key" $v.credentials.keys.oauthClientSecret "path" "oauth-client-secret") }}
 {{- end }}
 {{- $annotations := dict }}
 {{- /* No checksum of the rules ConfigMap: promobot reloads the rules in place. */}}

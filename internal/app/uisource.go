@@ -1,0 +1,261 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/promobot/promobot/internal/drift"
+	"github.com/promobot/promobot/internal/gitmirror"
+	"github.com/promobot/promobot/internal/history"
+	"github.com/promobot/promobot/internal/rules"
+	"github.com/promobot/promobot/internal/ui"
+)
+
+// uiSource is the status page's data: each GitOps repository's history as
+// its mirror holds it (walked once per head commit, internal/history), and
+// the open PRs and closed gates the workers record in KV (liveBoard). It
+// never calls GitHub: the workers and push events keep the mirrors current.
+type uiSource struct {
+	rules   func() *rules.Rules
+	mirrors *gitmirror.Mirrors
+	cache   *history.Cache
+	live    *liveBoard
+	webURL  string // GitHub's web address, for PR and repository links
+	now     func() time.Time
+	log     zerolog.Logger
+	// health is the hook for an environment's health state where health
+	// is configured ("" when not); nil: no health shown.
+	health func(repo, service, env string) string
+	// walk returns a repository's history; nil: its mirror's (history).
+	walk func(ctx context.Context, rs *rules.Rules, repo string) (*history.History, error)
+
+	mu    sync.Mutex
+	built map[string]builtRepo // repository → its matrix at one head
+}
+
+// builtRepo is a repository's matrix without the live records, reused
+// while the rules and the head are the same, for up to builtTTL (the lag
+// flag depends on the time).
+type builtRepo struct {
+	digest, head string
+	at           time.Time
+	rp           ui.Repository
+}
+
+const builtTTL = time.Minute
+
+// repos returns the GitOps repositories the rules name, sorted.
+func reposOf(rs *rules.Rules) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range rs.Services {
+		k := strings.ToLower(s.Repo)
+		if s.Repo != "" && !seen[k] {
+			seen[k] = true
+			out = append(out, s.Repo)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func baseBranch(rs *rules.Rules) string {
+	if rs.Defaults.BaseBranch != "" {
+		return rs.Defaults.BaseBranch
+	}
+	return "main"
+}
+
+// history walks repo's base branch in its mirror; a repository no worker
+// has fetched yet has none (nil, nil).
+func (s *uiSource) history(ctx context.Context, rs *rules.Rules, repo string) (*history.History, error) {
+	if s.walk != nil {
+		return s.walk(ctx, rs, repo)
+	}
+	st, head, err := s.mirrors.Objects(repo, baseBranch(rs))
+	if errors.Is(err, gitmirror.ErrNoRepo) || errors.Is(err, gitmirror.ErrNoRev) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("history of %s: %w", repo, err)
+	}
+	h, err := s.cache.Walk(ctx, st, head, rs, history.Options{Repo: repo})
+	if err != nil {
+		return nil, fmt.Errorf("history of %s: %w", repo, err)
+	}
+	return h, nil
+}
+
+func (s *uiSource) prURL(repo string, n int) string {
+	if n == 0 || s.webURL == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s/%s/pull/%d", s.webURL, repo, n)
+}
+
+// Status is every configured repository's matrix.
+func (s *uiSource) Status(ctx context.Context) (ui.Status, error) {
+	rs := s.rules()
+	st := ui.Status{GeneratedAt: s.now().UTC(), Repositories: []ui.Repository{}}
+	if rs == nil {
+		return st, errors.New("no rules")
+	}
+	for _, repo := range reposOf(rs) {
+		h, err := s.history(ctx, rs, repo)
+		if err != nil {
+			s.log.Warn().Err(err).Str("repo", repo).Msg("ui: history unreadable; the matrix shows the error")
+		}
+		st.Repositories = append(st.Repositories, s.withLive(s.matrix(rs, repo, h, err)))
+	}
+	return st, nil
+}
+
+// matrix returns repo's matrix at h, built once per rules, head and builtTTL.
+func (s *uiSource) matrix(rs *rules.Rules, repo string, h *history.History, herr error) ui.Repository {
+	if h == nil || herr != nil {
+		return s.repository(rs, repo, h, herr)
+	}
+	now := s.now()
+	s.mu.Lock()
+	b, ok := s.built[repo]
+	s.mu.Unlock()
+	if ok && b.digest == rs.Digest() && b.head == h.Head && now.Sub(b.at) < builtTTL {
+		return b.rp
+	}
+	rp := s.repository(rs, repo, h, nil)
+	s.mu.Lock()
+	if s.built == nil {
+		s.built = map[string]builtRepo{}
+	}
+	s.built[repo] = builtRepo{digest: rs.Digest(), head: h.Head, at: now, rp: rp}
+	s.mu.Unlock()
+	return rp
+}
+
+// withLive returns a copy of rp with the open PRs and closed gates the
+// workers recorded (the built matrix is shared and never changed).
+func (s *uiSource) withLive(rp ui.Repository) ui.Repository {
+	if s.live == nil {
+		return rp
+	}
+	svcs := make([]ui.Service, len(rp.Services))
+	for i, svc := range rp.Services {
+		cells := make([]ui.Cell, len(svc.Cells))
+		for j, c := range svc.Cells {
+			c.OpenPRs, c.Waiting = nil, nil
+			for _, r := range s.live.records(rp.Repo, svc.Name, c.Env) {
+				switch {
+				case r.PR != 0 && r.PR != c.PR:
+					c.OpenPRs = append(c.OpenPRs, ui.PRRef{Number: r.PR, URL: r.PRURL, Tag: r.Tag})
+				case r.PR == 0 && r.Reason != "" && (r.Tag == "" || r.Tag != c.Tag):
+					c.Waiting = append(c.Waiting, ui.Wait{Tag: r.Tag, Gate: r.Gate, Reason: r.Reason, OpensAt: r.OpensAt, Since: r.At})
+				}
+			}
+			cells[j] = c
+		}
+		svcs[i] = ui.Service{Name: svc.Name, Cells: cells}
+	}
+	rp.Services = svcs
+	return rp
+}
+
+func (s *uiSource) repository(rs *rules.Rules, repo string, h *history.History, herr error) ui.Repository {
+	rp := ui.Repository{Repo: repo, Environments: rs.EnvNames(), Services: []ui.Service{}}
+	if s.webURL != "" {
+		rp.URL = s.webURL + "/" + repo
+	}
+	var svcs []*rules.Service
+	for i := range rs.Services {
+		if strings.EqualFold(rs.Services[i].Repo, repo) {
+			svcs = append(svcs, &rs.Services[i])
+		}
+	}
+	sort.Slice(svcs, func(i, j int) bool { return svcs[i].Name < svcs[j].Name })
+	flags := map[[2]string][]ui.Drift{}
+	cur := map[[2]string]history.Current{}
+	if h != nil {
+		for _, c := range h.Current {
+			if _, dup := cur[[2]string{c.Service, c.Env}]; !dup {
+				cur[[2]string{c.Service, c.Env}] = c
+			}
+		}
+		for _, f := range drift.Check(h, rs, s.now()) {
+			k := [2]string{f.Service, f.Env}
+			flags[k] = append(flags[k], ui.Drift{Kind: string(f.Kind), Message: f.Message})
+		}
+	}
+	for _, svc := range svcs {
+		row := ui.Service{Name: svc.Name}
+		for _, env := range rp.Environments {
+			if len(svc.Targets[env]) == 0 {
+				continue
+			}
+			c := s.cell(repo, svc.Name, env, h, herr, cur)
+			c.Drift = flags[[2]string{svc.Name, env}]
+			if s.health != nil {
+				c.Health = s.health(repo, svc.Name, env)
+			}
+			row.Cells = append(row.Cells, c)
+		}
+		rp.Services = append(rp.Services, row)
+	}
+	return rp
+}
+
+func (s *uiSource) cell(repo, svc, env string, h *history.History, herr error, cur map[[2]string]history.Current) ui.Cell {
+	c := ui.Cell{Env: env}
+	switch {
+	case herr != nil:
+		c.Error = "history unreadable"
+	case h == nil:
+		c.Error = "not fetched yet"
+	default:
+		if now, ok := cur[[2]string{svc, env}]; ok {
+			c.Tag, c.Digest, c.Since, c.Commit, c.PromotedBy, c.Error = now.Tag, now.Digest, now.Since, now.Commit, now.By, now.Error
+			if now.Via == history.ViaPR {
+				c.PR, c.PRURL = now.PR, s.prURL(repo, now.PR)
+			}
+		}
+	}
+	return c
+}
+
+// Timeline is one service's changes, newest first.
+func (s *uiSource) Timeline(ctx context.Context, repo, service string) ([]ui.Change, bool, error) {
+	rs := s.rules()
+	if rs == nil {
+		return nil, false, errors.New("no rules")
+	}
+	svc, ok := rs.Service(service)
+	if !ok || !strings.EqualFold(svc.Repo, repo) {
+		return nil, false, nil
+	}
+	h, err := s.history(ctx, rs, svc.Repo)
+	if err != nil || h == nil {
+		return []ui.Change{}, true, err
+	}
+	changes := h.Service(service)
+	out := make([]ui.Change, 0, len(changes))
+	for _, c := range changes {
+		uc := ui.Change{Time: c.Time, Env: c.Env, Commit: c.Commit, From: c.From, To: c.To, How: string(c.Via),
+			PR: c.PR, Requester: c.Requester, Ticket: c.Ticket}
+		if uc.Requester == "" {
+			uc.Requester = c.Author.Name
+		}
+		uc.PRURL = s.prURL(svc.Repo, c.PR)
+		if c.Ticket != "" {
+			if u, err := rs.TicketURL(service, c.Env, c.Ticket); err == nil {
+				uc.TicketURL = u
+			}
+		}
+		out = append(out, uc)
+	}
+	return out, true, nil
+}
