@@ -123,6 +123,8 @@ type Server struct {
 	hooks *hooks
 
 	maxBody atomic.Int64 // request body limit; tests lower it
+
+	manifests manifestApps // Apps created with the manifest flow (manifest.go)
 }
 
 type route struct {
@@ -183,6 +185,7 @@ func New(cfg Config) (*Server, error) {
 		})
 	}
 	s.mux.HandleFunc("/api/v3/", func(w http.ResponseWriter, r *http.Request) { s.serveAPI(w, r, nil) })
+	s.manifestRoutes(s.mux)
 	s.mux.HandleFunc("/{owner}/{repo}/{rest...}", s.serveGit)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Not Found", http.StatusNotFound)
