@@ -122,7 +122,6 @@ func Start(cfg Config) (*Flow, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", f.page)
 	mux.HandleFunc("GET /callback", f.callback)
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "not found", http.StatusNotFound) })
 	f.srv = &http.Server{Handler: f.guard(mux), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 16 << 10}
 	go func() { _ = f.srv.Serve(ln) }() // ends with Close; Serve's error then is ErrServerClosed
 	return f, nil
@@ -131,10 +130,13 @@ func Start(cfg Config) (*Flow, error) {
 // URL is the local page that posts the manifest to GitHub, ending in "/".
 func (f *Flow) URL() string { return "http://" + f.ln.Addr().String() + "/" }
 
-// PostURL is GitHub's page the manifest is posted to, state included.
-func (f *Flow) PostURL() string {
-	return f.web + "organizations/" + url.PathEscape(f.cfg.Org) + "/settings/apps/new?state=" + f.state
+// NewAppPage is GitHub's page the manifest is posted to.
+func (f *Flow) NewAppPage() string {
+	return f.web + "organizations/" + url.PathEscape(f.cfg.Org) + "/settings/apps/new"
 }
+
+// PostURL is NewAppPage with the flow's state.
+func (f *Flow) PostURL() string { return f.NewAppPage() + "?state=" + f.state }
 
 // APIURL is GitHub's REST base the code is exchanged at.
 func (f *Flow) APIURL() string { return f.api }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/promobot/promobot/internal/ghapp"
 )
@@ -46,6 +47,12 @@ const maxManifest = 64 << 10
 // (an empty one: the webhook is created inactive) and the redirect URL of
 // the local server filled in. Members it does not know are kept as they are.
 func Prepare(manifest []byte, webhookURL, redirectURL string) ([]byte, error) {
+	if webhookURL != "" {
+		u, err := url.Parse(webhookURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !utf8.ValidString(webhookURL) {
+			return nil, fmt.Errorf("webhook url %q: want https://HOST/webhook", webhookURL)
+		}
+	}
 	if len(manifest) > maxManifest {
 		return nil, fmt.Errorf("app manifest over %d bytes", maxManifest)
 	}

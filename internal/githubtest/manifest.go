@@ -219,9 +219,6 @@ func parseAppManifest(raw []byte) (appManifest, []string) {
 			errs = append(errs, fmt.Sprintf("Default permission %s has an unknown level %q", p, level))
 		}
 	}
-	if len(m.DefaultEvents) > 0 && !m.hookActive() {
-		errs = append(errs, "Default events need an active webhook")
-	}
 	for _, e := range m.DefaultEvents {
 		perms, ok := eventPermission[e]
 		if !ok {
