@@ -199,12 +199,17 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 			return nil, err
 		}
 		a.github = clients
+		wm, err := worker.NewMetrics(reg)
+		if err != nil {
+			return nil, err
+		}
 		w := &worker.Worker{
 			Holder:   a.q,
 			Repos:    &checkout.Source{Clients: clients, Mirrors: gitmirror.New(filepath.Join(cfg.DataDir, "mirrors")), Rules: a.rules.Current},
 			Writer:   &prwriter.Writer{State: kvState{a.q.State()}},
 			Commands: &chatops.Commands{Replies: kvState{a.q.State()}, Log: log, Self: clients.Identity},
 			Log:      log, Now: time.Now, Observe: cfg.Observe,
+			Metrics: wm,
 		}
 		if bud != nil {
 			w.Budget = bud

@@ -66,6 +66,8 @@ type Worker struct {
 	Now    func() time.Time
 	// Observe, when set, sees every result (tests and the demo wait on it).
 	Observe func(Result)
+	// Metrics, when set, counts results and promotion latency.
+	Metrics *Metrics
 }
 
 // Handle processes one delivery and returns its one queue action.
@@ -84,6 +86,9 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) queue.Outcome {
 	logDecision(log, out, res, err)
 	if out.Action == queue.Terminal {
 		w.tell(ctx, in, err, log)
+	}
+	if out.Action != queue.Release {
+		w.Metrics.observe(res, w.Now())
 	}
 	if w.Observe != nil && out.Action != queue.Release {
 		w.Observe(res)
