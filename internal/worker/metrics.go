@@ -14,6 +14,7 @@ import (
 type Metrics struct {
 	intents *prometheus.CounterVec
 	latency *prometheus.HistogramVec
+	waits   prometheus.Counter
 }
 
 // LatencyBuckets span a promotion that is written at once (seconds) to one
@@ -33,6 +34,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Time from the webhook delivery that asked for a promotion to its pull request opened or updated, or its direct commit, by outcome.",
 			Buckets: LatencyBuckets,
 		}, []string{"outcome"}),
+		waits: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "promobot", Subsystem: "worker", Name: "gate_waits_total",
+			Help: "Promotions a gate held until a later time (deployment window, soak, health checks), each time it held one.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
@@ -41,6 +46,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return nil, err
 	}
 	if err := register(reg, &m.latency); err != nil {
+		return nil, err
+	}
+	if err := register(reg, &m.waits); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -70,6 +78,10 @@ func (m *Metrics) observe(res Result, now time.Time) {
 	}
 	m.intents.WithLabelValues(string(res.Intent.Kind), string(res.Outcome)).Inc()
 	switch res.Outcome {
+	case Refused:
+		if !res.RetryAt.IsZero() {
+			m.waits.Inc()
+		}
 	case Opened, Updated, Committed:
 		if !res.Intent.CreatedAt.IsZero() {
 			m.latency.WithLabelValues(string(res.Outcome)).Observe(max(now.Sub(res.Intent.CreatedAt).Seconds(), 0))

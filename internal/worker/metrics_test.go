@@ -29,11 +29,16 @@ func TestMetricsCountOutcomesAndLatency(t *testing.T) {
 	} {
 		m.observe(Result{Intent: in, Outcome: tc.out}, created.Add(tc.after))
 	}
+	// A gate that opens with time (window, soak, health) holds the promotion: a wait.
+	m.observe(Result{Intent: in, Outcome: Refused, RetryAt: created.Add(time.Hour)}, created)
+	if got := testutil.ToFloat64(m.waits); got != 1 {
+		t.Errorf("gate waits = %v, want 1 (a refusal without a retry time is no wait)", got)
+	}
 	m.observe(Result{Intent: intent.Intent{Kind: intent.KindReply}, Outcome: Opened}, created) // no CreatedAt: counted, no latency
 	var nilM *Metrics
 	nilM.observe(Result{Intent: in, Outcome: Opened}, created) // no metrics: nothing, no panic
 
-	if got := testutil.ToFloat64(m.intents.WithLabelValues("update", "refused")); got != 1 {
+	if got := testutil.ToFloat64(m.intents.WithLabelValues("update", "refused")); got != 2 {
 		t.Errorf("refused = %v", got)
 	}
 	if got := testutil.ToFloat64(m.intents.WithLabelValues("reply", "opened")); got != 1 {
