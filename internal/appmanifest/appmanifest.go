@@ -263,7 +263,8 @@ func (f *Flow) callback(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	creds, err := f.convert(r.Context(), code)
+	// The exchange outlives a browser that goes away: the code is good once.
+	creds, err := f.convert(context.WithoutCancel(r.Context()), code)
 	f.finish(creds, err)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
