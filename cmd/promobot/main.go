@@ -56,6 +56,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newServe(modeAll), newServe(modeWebhook), newServe(modeWorker),
 		newDemo(), newValidate(), newPlan(), newStatus(), newAudit(), newVersion(),
 	)
+	root.AddCommand(newApp())
 	return root
 }
 

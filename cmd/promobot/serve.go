@@ -42,6 +42,7 @@ type serveFlags struct {
 
 	oauthClientID, oauthSecretFile string // sign-in to the status page (internal/ui)
 	uiNoAuth                       bool
+	streamReplicas                 int // JetStream replicas of every stream and KV bucket
 }
 
 func newServe(m mode) *cobra.Command {
@@ -83,6 +84,7 @@ func newServe(m mode) *cobra.Command {
 		durationFlag(fs, &f.githubPace, "github-pace", "PROMOBOT_GITHUB_PACE", time.Second, "minimum spacing of content-creating GitHub requests, per GitHub's secondary rate limits (0: none)"),
 		intFlag(fs, &f.writesPerMinute, "github-writes-per-minute", "PROMOBOT_GITHUB_WRITES_PER_MINUTE", budget.DefaultPerMinute, "content-creating GitHub requests the whole deployment makes per installation in any minute (GitHub's secondary limit; 0: no minute limit)"),
 		intFlag(fs, &f.writesPerHour, "github-writes-per-hour", "PROMOBOT_GITHUB_WRITES_PER_HOUR", budget.DefaultPerHour, "content-creating GitHub requests the whole deployment makes per installation in any hour (GitHub's secondary limit; 0: no hour limit)"),
+		intFlag(fs, &f.streamReplicas, "stream-replicas", "PROMOBOT_STREAM_REPLICAS", 1, "JetStream replicas of promobot's streams and KV buckets: 1, or 3 on a 3-node NATS cluster (at most 5, at most the cluster's servers)"),
 		durationFlag(fs, &f.redeliverInterval, "redeliver-interval", "PROMOBOT_REDELIVER_INTERVAL", time.Minute, "how often GitHub is asked for failed webhook deliveries, which it then redelivers (worker and serve processes, one at a time; 0: off)"),
 	)
 	if err != nil {
@@ -104,6 +106,10 @@ func runServe(ctx context.Context, cmd *cobra.Command, m mode, f serveFlags) err
 		Queue:       queue.Config{AckWait: f.ackWait, LeaseTTL: f.leaseTTL},
 		GitHubRetry: ghretry.Config{ContentPace: f.githubPace},
 	}
+	if f.streamReplicas < 1 || f.streamReplicas > 5 {
+		return fmt.Errorf("--stream-replicas %d: want 1 to 5 (JetStream's limit)", f.streamReplicas)
+	}
+	cfg.Queue.Replicas = f.streamReplicas
 	if f.githubPace <= 0 {
 		cfg.GitHubRetry.ContentPace = -1 // ghretry: negative disables pacing
 	}

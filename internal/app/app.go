@@ -87,6 +87,9 @@ type Config struct {
 	// UIRefresh is how often the page's mirrors are fetched when no
 	// intent did it (default DefaultUIRefresh).
 	UIRefresh time.Duration
+	// Listener, when set, is served instead of listening on Listen (a
+	// caller that binds the port itself, e.g. a test).
+	Listener net.Listener
 }
 
 // App is a running promobot.
@@ -94,6 +97,7 @@ type App struct {
 	log      zerolog.Logger
 	ln       net.Listener
 	http     *http.Server
+	handler  atomic.Pointer[http.Handler] // the full mux once started (boot.go)
 	embedded *queue.Embedded
 	nc       *nats.Conn
 	instance *queue.Instance // the worker's queue state under DataDir; nil without
@@ -132,6 +136,10 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		}
 	}()
 
+	// Liveness holds and readiness says "starting" while NATS is reached.
+	if err := a.listen(cfg); err != nil {
+		return nil, err
+	}
 	url := cfg.NATSURL
 	if url == "" {
 		a.embedded, err = queue.StartEmbedded(ctx, queue.EmbeddedConfig{Dir: filepath.Join(cfg.DataDir, "jetstream")})
@@ -140,7 +148,10 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		}
 		url = a.embedded.ClientURL()
 	}
+	// RetryOnFailedConnect: a webhook or worker pod started before NATS
+	// waits for it (not ready) instead of exiting and crash-looping.
 	a.nc, err = nats.Connect(url, nats.Name("promobot"), nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond),
+		nats.RetryOnFailedConnect(true), nats.ConnectHandler(func(*nats.Conn) { log.Info().Msg("nats connected") }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if !a.closing.Load() {
 				log.Warn().Err(err).Msg("nats disconnected")
@@ -171,6 +182,9 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		}
 		qcfg.Instance = a.instance
 	}
+	if !a.nc.IsConnected() {
+		log.Warn().Str("nats", url).Msg("waiting for nats: not ready until it answers")
+	}
 	a.q, err = queue.Open(ctx, a.nc, qcfg)
 	if err != nil {
 		return nil, fmt.Errorf("open queue: %w", err)
@@ -192,6 +206,9 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("/readyz", a.ready)
+	if err := a.registerReady(reg); err != nil {
+		return nil, err
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 
 	var runCtx context.Context
@@ -217,12 +234,17 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 			return nil, err
 		}
 		a.github = clients
+		wm, err := worker.NewMetrics(reg)
+		if err != nil {
+			return nil, err
+		}
 		w := &worker.Worker{
 			Holder:   a.q,
 			Repos:    &checkout.Source{Clients: clients, Mirrors: mirrors, Rules: a.rules.Current, RepoConfigPath: cfg.RepoConfigPath, Log: log},
 			Writer:   &prwriter.Writer{State: kvState{a.q.State()}},
 			Commands: &chatops.Commands{Replies: kvState{a.q.State()}, Log: log, Self: clients.Identity},
 			Log:      log, Now: time.Now, Observe: cfg.Observe, Promoted: a.observeUI(),
+			Metrics: wm,
 		}
 		if bud != nil {
 			w.Budget = bud
@@ -254,18 +276,8 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 	}
 	mux.Handle("/", uiHandler) // the status page; 404 on every path unless configured
 
-	a.ln, err = net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
-	}
-	a.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		if err := a.http.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error().Err(err).Msg("http server stopped")
-		}
-	}()
+	var h http.Handler = mux
+	a.handler.Store(&h)
 	a.startRedeliver(runCtx, cfg, reg) // after Serve: its first run's redeliveries find promobot listening
 	return a, nil
 }
@@ -313,6 +325,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 
 func (a *App) close() {
 	a.closing.Store(true)
+	if a.http != nil {
+		_ = a.http.Close() // a failed start: nothing in flight to report
+	}
 	if a.stop != nil {
 		a.stop()
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/promobot/promobot/internal/app"
+	"github.com/promobot/promobot/internal/budget"
 	"github.com/promobot/promobot/internal/ghretry"
 	"github.com/promobot/promobot/internal/githubtest"
 	"github.com/promobot/promobot/internal/queue"
@@ -78,6 +79,10 @@ type Options struct {
 	UIOAuth  *ui.OAuth
 	// Listen is promobot's listen address (default 127.0.0.1:0).
 	Listen string
+	// GitHubBudget is promobot's shared GitHub write budget; no windows: none.
+	GitHubBudget budget.Config
+	// RedeliverInterval runs the delivery reconciler; 0: off.
+	RedeliverInterval time.Duration
 }
 
 // Harness is a running GitHub test server plus a running promobot.
@@ -183,6 +188,7 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 		GitHubAPIURL: apiURL, AppID: AppID, PrivateKey: keyPEM, WebhookSecret: secret,
 		Workers: o.Workers, Webhook: true, Worker: true, Log: o.Log, Observe: h.observe,
 		Queue: o.Queue, GitHubRetry: retry,
+		GitHubBudget: o.GitHubBudget, RedeliverInterval: o.RedeliverInterval,
 	})
 	if err != nil {
 		return nil, err

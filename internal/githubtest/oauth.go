@@ -1,8 +1,6 @@
 package githubtest
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
@@ -276,12 +274,6 @@ func writeOAuth(w http.ResponseWriter, accept string, fields [][2]string) {
 		}
 		_, _ = io.WriteString(w, strings.Join(parts, "&"))
 	}
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // userRepos is the repositories (existing ones, sorted) the token's user

@@ -145,7 +145,8 @@ type Server struct {
 
 	maxBody atomic.Int64 // request body limit; tests lower it
 
-	oauth *oauthState // the OAuth web flow (oauth.go); guarded by mu
+	oauth     *oauthState  // the OAuth web flow (oauth.go); guarded by mu
+	manifests manifestApps // Apps created with the manifest flow (manifest.go)
 }
 
 type route struct {
@@ -207,6 +208,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.mux.HandleFunc("/api/v3/", func(w http.ResponseWriter, r *http.Request) { s.serveAPI(w, r, nil) })
 	s.registerOAuth(s.mux) // the OAuth web flow (oauth.go)
+	s.manifestRoutes(s.mux)
 	s.mux.HandleFunc("/{owner}/{repo}/{rest...}", s.serveGit)
 	s.registerGraphQL()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

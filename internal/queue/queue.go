@@ -149,6 +149,9 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
 		err = q.setup(actx)
 		cancel()
 		if err == nil {
+			if err := q.registerDepth(cfg.Registerer); err != nil {
+				return nil, err
+			}
 			if cfg.Instance != nil {
 				q.recover(ctx)
 			}

@@ -72,6 +72,8 @@ type Worker struct {
 	// Promoted, when set, sees the result of every promotion, a command's
 	// included (the status page records open PRs and closed gates).
 	Promoted func(Result)
+	// Metrics, when set, counts results and promotion latency.
+	Metrics *Metrics
 }
 
 // Handle processes one delivery and returns its one queue action.
@@ -90,6 +92,9 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) queue.Outcome {
 	logDecision(log, out, res, err)
 	if out.Action == queue.Terminal {
 		w.tell(ctx, in, err, log)
+	}
+	if out.Action != queue.Release {
+		w.Metrics.observe(res, w.Now())
 	}
 	if w.Observe != nil && out.Action != queue.Release {
 		w.Observe(res)

@@ -101,6 +101,22 @@ app.kubernetes.io/component: {{ . }}
 {{- end }}
 
 {{/*
+JetStream replicas of promobot's streams and buckets (--stream-replicas):
+nats.streamReplicas, or the chart cluster's servers (at most 5), or 1 with an
+external NATS.
+*/}}
+{{- define "promobot.streamReplicas" -}}
+{{- $n := .Values.nats }}
+{{- if not (kindIs "invalid" $n.streamReplicas) }}
+{{- int64 $n.streamReplicas }}
+{{- else if or $n.url $n.urlSecret.name }}
+{{- 1 }}
+{{- else }}
+{{- min 5 (int64 $n.cluster.replicas) }}
+{{- end }}
+{{- end }}
+
+{{/*
 Configuration errors the schema cannot express. `fail` does not stop
 `helm lint`, which renders with the chart's defaults.
 */}}
@@ -158,6 +174,7 @@ promobot's command line for one component (server, webhook, worker):
 {{- with include "promobot.natsURL" $root }}
 - --nats-url={{ . }}
 {{- end }}
+- --stream-replicas={{ include "promobot.streamReplicas" $root }}
 {{- end }}
 {{- if $github }}
 {{- with $p.githubApiUrl }}
