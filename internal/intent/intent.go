@@ -23,12 +23,16 @@ const (
 	// KindReply answers a ChatOps comment that asked for help or did not
 	// parse; the worker posts Reply (the webhook itself never calls GitHub).
 	KindReply Kind = "reply"
+	// KindPolicy asks for the promobot/policy check of one pull request
+	// (Source.Issue) to be judged again: the PR was opened or changed, or
+	// time changed one of its gates.
+	KindPolicy Kind = "policy"
 )
 
 // Valid reports whether k is a known kind.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindUpdate, KindPromote, KindRollback, KindReply:
+	case KindUpdate, KindPromote, KindRollback, KindReply, KindPolicy:
 		return true
 	}
 	return false
@@ -111,6 +115,9 @@ func (in Intent) Command() bool { return in.Source.CommentID != 0 }
 
 // Target returns the target the intent writes to.
 func (in Intent) Target() Target {
+	if in.Kind == KindPolicy {
+		return policyTarget(in)
+	}
 	svc := GroupService
 	if len(in.Services) == 1 && !in.Group {
 		svc = in.Services[0]
@@ -202,6 +209,9 @@ func ValidName(s string) bool { return plainName.MatchString(s) && !strings.Cont
 
 // Validate checks the fields every consumer relies on.
 func (in Intent) Validate() error {
+	if in.Kind == KindPolicy {
+		return validatePolicy(in)
+	}
 	if in.Kind == KindReply {
 		switch {
 		case in.ID == "":
