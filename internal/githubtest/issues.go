@@ -762,25 +762,7 @@ func (s *Server) handleCreateStatus(c *reqCtx) {
 	if in.Context == "" {
 		in.Context = "default"
 	}
-	t := now()
-	creator := c.p.asUser(s)
-	st := &github.RepoStatus{
-		ID: github.Int64(s.newID()), State: github.String(in.State), Context: github.String(in.Context),
-		Description: github.String(in.Description), TargetURL: github.String(in.TargetURL),
-		AvatarURL: creator.AvatarURL, Creator: creator, CreatedAt: ts(t), UpdatedAt: ts(t),
-		URL: github.String(s.apiURL(c.repo, "statuses", sha)),
-	}
-	st.NodeID = github.String(fmt.Sprintf("SC_%d", st.GetID()))
-	if in.TargetURL == "" {
-		st.TargetURL = nil
-	}
-	c.repo.statuses[sha] = append(c.repo.statuses[sha], st)
-	s.hooks.enqueue("status", &github.StatusEvent{
-		SHA: github.String(sha), State: st.State, Description: st.Description, TargetURL: st.TargetURL,
-		Context: st.Context, ID: st.ID, Name: github.String(c.repo.fullName()),
-		CreatedAt: st.CreatedAt, UpdatedAt: st.UpdatedAt,
-		Repo: s.repoJSON(c.repo), Sender: creator, Installation: s.eventInstallation(),
-	})
+	st := s.postStatus(c.repo, g, h, in.State, in.Context, in.Description, in.TargetURL, c.p.asUser(s))
 	c.w.Header().Set("Location", *st.URL)
 	c.json(http.StatusCreated, st)
 }

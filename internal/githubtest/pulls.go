@@ -153,21 +153,10 @@ func (s *Server) pullJSON(r *repo, is *issue, detailed bool) *github.PullRequest
 		return out
 	}
 	if is.state == "open" {
-		_, clean, err := mergeTree(r, baseSHA, pr.headSHA)
-		if err == nil {
-			out.Mergeable = github.Bool(clean)
-			out.Rebaseable = github.Bool(clean)
-			switch {
-			case !clean:
-				out.MergeableState = github.String("dirty")
-			case pr.draft:
-				out.MergeableState = github.String("draft")
-			case statusesGreen(r, pr.headSHA):
-				out.MergeableState = github.String("clean")
-			default:
-				out.MergeableState = github.String("blocked")
-			}
-		}
+		var state string
+		out.Mergeable, state = s.mergeState(r, is, baseSHA)
+		out.MergeableState, out.Rebaseable = github.String(state), out.Mergeable
+		out.AutoMerge = s.autoMergeJSON(r, is)
 	}
 	if files, err := s.prFiles(r, g, baseSHA, pr.headSHA); err == nil {
 		add, del := 0, 0
@@ -184,16 +173,6 @@ func (s *Server) pullJSON(r *repo, is *issue, detailed bool) *github.PullRequest
 		}
 	}
 	return out
-}
-
-// statusesGreen: every latest status on sha is success, or there is none.
-func statusesGreen(r *repo, sha string) bool {
-	for _, st := range latestStatuses(r, sha) {
-		if st.GetState() != "success" {
-			return false
-		}
-	}
-	return true
 }
 
 func (c *reqCtx) pull() (*issue, bool) {
@@ -344,6 +323,7 @@ func (s *Server) handleListPulls(c *reqCtx) {
 func (s *Server) handleGetPull(c *reqCtx) {
 	if is, ok := c.pull(); ok {
 		c.json(http.StatusOK, s.pullJSON(c.repo, is, true))
+		s.pullRead(c.repo, is)
 	}
 }
 
@@ -534,6 +514,12 @@ func (s *Server) merge(r *repo, is *issue, user *github.User, o mergeOpts) (sha 
 	baseH, headH := branchHash(g, pr.base), plumbing.NewHash(pr.headSHA)
 	if baseH.IsZero() {
 		return "", http.StatusMethodNotAllowed, "Pull Request is not mergeable"
+	}
+	if msg := mergeMethodRefusal(r, o.MergeMethod); msg != "" {
+		return "", http.StatusMethodNotAllowed, msg
+	}
+	if msg := s.blocker(r, is, baseH.String()); msg != "" {
+		return "", http.StatusMethodNotAllowed, msg
 	}
 	tree, clean, err := mergeTree(r, baseH.String(), headH.String())
 	if err != nil {

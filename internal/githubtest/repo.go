@@ -36,6 +36,7 @@ type repo struct {
 	labels        []*label                        // the repository's labels, in creation order
 	statuses      map[string][]*github.RepoStatus // by commit SHA, oldest first
 	perms         map[string]string               // login -> admin|maintain|write|triage|read|none
+	ciSt          *ciState                        // checks, protection, reviews, auto-merge (checks.go)
 }
 
 func (r *repo) fullName() string { return r.owner + "/" + r.name }
@@ -722,8 +723,10 @@ func (s *Server) repoJSON(r *repo) *github.Repository {
 	out.HasIssues, out.HasProjects, out.HasDownloads, out.HasWiki = github.Bool(true), github.Bool(false), github.Bool(true), github.Bool(false)
 	out.HasPages, out.Archived, out.Disabled, out.IsTemplate = github.Bool(false), github.Bool(false), github.Bool(false), github.Bool(false)
 	out.AllowForking, out.WebCommitSignoffRequired = github.Bool(false), github.Bool(false)
-	out.AllowSquashMerge, out.AllowMergeCommit, out.AllowRebaseMerge = github.Bool(true), github.Bool(true), github.Bool(true)
-	out.AllowAutoMerge, out.DeleteBranchOnMerge, out.AllowUpdateBranch = github.Bool(false), github.Bool(false), github.Bool(false)
+	st := r.ci().settings
+	out.AllowSquashMerge, out.AllowMergeCommit, out.AllowRebaseMerge = github.Bool(st.AllowSquashMerge), github.Bool(st.AllowMergeCommit), github.Bool(st.AllowRebaseMerge)
+	out.AllowAutoMerge = github.Bool(st.AllowAutoMerge)
+	out.DeleteBranchOnMerge, out.AllowUpdateBranch = github.Bool(false), github.Bool(false)
 	out.UseSquashPRTitleAsDefault = github.Bool(false)
 	out.Permissions = map[string]bool{"admin": false, "maintain": false, "push": true, "triage": true, "pull": true}
 	return out

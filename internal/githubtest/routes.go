@@ -12,7 +12,7 @@ func (s *Server) routes() []route {
 	rt := func(method, path string, auth authMode, h func(*reqCtx)) route {
 		// Multi-segment parameters become ServeMux remainder wildcards.
 		pattern := strings.NewReplacer("{ref}", "{ref...}", "{path}", "{path...}", "{basehead}", "{basehead...}").Replace(path)
-		for _, suffix := range []string{"/status", "/statuses"} {
+		for _, suffix := range []string{"/status", "/statuses", "/check-runs", "/check-suites"} {
 			if strings.HasSuffix(path, "/commits/{ref}"+suffix) {
 				// ServeMux allows "..." only at the end; the handler strips the suffix.
 				pattern = strings.TrimSuffix(pattern, suffix)
@@ -56,6 +56,13 @@ func (s *Server) routes() []route {
 		rt("PATCH", R+"/pulls/{pull_number}", modeToken, s.handleUpdatePull),
 		rt("GET", R+"/pulls/{pull_number}/files", modeToken, s.handlePullFiles),
 		rt("PUT", R+"/pulls/{pull_number}/merge", modeToken, s.handleMerge),
+		rt("POST", R+"/pulls/{pull_number}/reviews", modeToken, s.handleCreateReview),
+		rt("GET", R+"/pulls/{pull_number}/reviews", modeToken, s.handleListReviews),
+		rt("PATCH", R, modeToken, s.handleUpdateRepo),
+		rt("PUT", R+"/branches/{branch}/protection", modeToken, s.handlePutProtection),
+		rt("GET", R+"/branches/{branch}/protection", modeToken, s.handleGetProtection),
+		rt("DELETE", R+"/branches/{branch}/protection", modeToken, s.handleDeleteProtection),
+		rt("GET", R+"/branches/{branch}/protection/required_status_checks", modeToken, s.handleGetRequiredChecks),
 		rt("POST", R+"/pulls/{pull_number}/requested_reviewers", modeToken, s.handleRequestReviewers),
 		rt("GET", R+"/pulls/{pull_number}/requested_reviewers", modeToken, s.handleListReviewers),
 
@@ -78,6 +85,12 @@ func (s *Server) routes() []route {
 		rt("GET", R+"/commits/{ref}/status", modeToken, s.handleCombinedStatus),
 		rt("GET", R+"/commits/{ref}/statuses", modeToken, s.handleListStatuses),
 		rt("GET", R+"/commits/{ref}", modeToken, s.handleGetRepoCommit),
+		rt("POST", R+"/check-runs", modeToken, s.handleCreateCheckRun),
+		rt("GET", R+"/check-runs/{check_run_id}", modeToken, s.handleGetCheckRun),
+		rt("PATCH", R+"/check-runs/{check_run_id}", modeToken, s.handleUpdateCheckRun),
+		rt("GET", R+"/check-runs/{check_run_id}/annotations", modeToken, s.handleListAnnotations),
+		rt("GET", R+"/commits/{ref}/check-runs", modeToken, s.handleListCheckRunsForRef),
+		rt("GET", R+"/commits/{ref}/check-suites", modeToken, s.handleListSuitesForRef),
 		rt("GET", R+"/compare/{basehead}", modeToken, s.handleCompare),
 		rt("GET", R+"/collaborators/{username}/permission", modeToken, s.handlePermission),
 		rt("GET", "/orgs/{org}/teams/{team_slug}/memberships/{username}", modeToken, s.handleTeamMembership),
