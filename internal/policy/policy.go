@@ -182,7 +182,7 @@ func Evaluate(ctx context.Context, in Input) (Result, error) {
 		res.Annotations = append(res.Annotations, Annotation{Path: c.Path, Line: c.Line, Message: annotation(c)})
 	}
 	res.Next = next(in, res.Checks)
-	res.Title, res.Summary = render(res, in.Now)
+	res.Title, res.Summary = render(res)
 	return res, nil
 }
 

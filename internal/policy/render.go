@@ -13,7 +13,7 @@ import (
 // per changed service and environment, one line per gate (the planner's
 // GateSummary, as promobot's PR bodies show them), and when the check is
 // judged again.
-func render(res Result, now time.Time) (title, summary string) {
+func render(res Result) (title, summary string) {
 	failed := 0
 	for _, c := range res.Checks {
 		if !c.Passed() {
@@ -44,11 +44,11 @@ func render(res Result, now time.Time) (title, summary string) {
 		fmt.Fprintf(&b, "%s, line %d\n\n", code(c.Path), c.Line)
 		b.WriteString(planner.GateSummary(c.Gates))
 	}
-	fmt.Fprintf(&b, "\nJudged at %s.", now.UTC().Format(time.RFC3339))
+	// No "judged at" time: the same verdict must render the same text, so
+	// that a re-evaluation that changes nothing writes nothing.
 	if !res.Next.IsZero() {
-		fmt.Fprintf(&b, " Judged again at %s, when a time gate changes.", res.Next.UTC().Format(time.RFC3339))
+		fmt.Fprintf(&b, "\nJudged again at %s, when a time gate changes.\n", res.Next.UTC().Format(time.RFC3339))
 	}
-	b.WriteString("\n")
 	return title, capText(b.String(), maxSummary)
 }
 
