@@ -17,6 +17,7 @@ import (
 	"github.com/promobot/promobot/internal/gitmirror"
 	"github.com/promobot/promobot/internal/intent"
 	"github.com/promobot/promobot/internal/planner"
+	"github.com/promobot/promobot/internal/policycheck"
 	"github.com/promobot/promobot/internal/prwriter"
 	"github.com/promobot/promobot/internal/rules"
 )
@@ -34,6 +35,8 @@ type Repo struct {
 	// not reachable with the GitOps repository's installation.
 	Statuses prwriter.StatusSetter
 	Read     func(ctx context.Context) (Tree, error)
+	// Policy reads pull requests and writes their promobot/policy check.
+	Policy policycheck.GitHub
 }
 
 // Tree is the repository at its base branch head, as decisions read it.
@@ -80,6 +83,7 @@ func (s *Source) Open(ctx context.Context, in intent.Intent) (Repo, error) {
 		ChatOps:  chatops.REST(inst.Client),
 		Statuses: sourceStatuses{s.Clients, in.Source.InstallationID, inst.ID, w},
 		Read:     func(ctx context.Context) (Tree, error) { return s.read(ctx, inst, in) },
+		Policy:   policycheck.REST(inst.Client),
 	}, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/promobot/promobot/internal/checkout"
 	"github.com/promobot/promobot/internal/intent"
 	"github.com/promobot/promobot/internal/planner"
+	"github.com/promobot/promobot/internal/policycheck"
 	"github.com/promobot/promobot/internal/prwriter"
 	"github.com/promobot/promobot/internal/prwriter/prwritertest"
 	"github.com/promobot/promobot/internal/rules"
@@ -126,13 +127,14 @@ type repos struct {
 	openErr  error
 	readErr  error
 	reads    int
+	policy   policycheck.GitHub
 }
 
 func (r *repos) Open(_ context.Context, in intent.Intent) (checkout.Repo, error) {
 	if r.openErr != nil {
 		return checkout.Repo{}, r.openErr
 	}
-	return checkout.Repo{Writer: r.gh, ChatOps: r.chat, Statuses: r.src, Read: func(context.Context) (checkout.Tree, error) {
+	return checkout.Repo{Writer: r.gh, ChatOps: r.chat, Statuses: r.src, Policy: r.policy, Read: func(context.Context) (checkout.Tree, error) {
 		r.reads++
 		if r.readErr != nil {
 			return checkout.Tree{}, r.readErr

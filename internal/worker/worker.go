@@ -66,6 +66,8 @@ type Worker struct {
 	Now    func() time.Time
 	// Observe, when set, sees every result (tests and the demo wait on it).
 	Observe func(Result)
+	// Policy, when set, judges pull requests' promobot/policy checks.
+	Policy Policy
 }
 
 // Handle processes one delivery and returns its one queue action.
@@ -96,6 +98,9 @@ func (w *Worker) handle(ctx context.Context, in intent.Intent, log zerolog.Logge
 	repo, err := w.Repos.Open(ctx, in)
 	if err != nil {
 		return res, err
+	}
+	if in.Kind == intent.KindPolicy {
+		return w.policy(ctx, repo, in, log)
 	}
 	if in.Kind != intent.KindReply && !in.Command() {
 		return w.promote(ctx, repo, in, log)
