@@ -111,3 +111,20 @@ func (s *Server) EnableAutoMerge(repoName string, number int, method, user strin
 	}
 	return nil
 }
+
+// pullDetail is a single pull request as GitHub answers it, with the
+// members it sends as null rather than leaving out: mergeable and
+// rebaseable before the background computation, auto_merge and merged_by
+// when unset.
+type pullDetail struct {
+	*github.PullRequest
+	Mergeable  *bool                        `json:"mergeable"`
+	Rebaseable *bool                        `json:"rebaseable"`
+	AutoMerge  *github.PullRequestAutoMerge `json:"auto_merge"`
+	MergedBy   *github.User                 `json:"merged_by"`
+}
+
+func (s *Server) pullDetail(r *repo, is *issue) pullDetail {
+	pr := s.pullJSON(r, is, true)
+	return pullDetail{PullRequest: pr, Mergeable: pr.Mergeable, Rebaseable: pr.Rebaseable, AutoMerge: pr.AutoMerge, MergedBy: pr.MergedBy}
+}

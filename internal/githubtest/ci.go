@@ -174,3 +174,36 @@ func (s *Server) CompleteCheckRun(repoName string, id int64, conclusion string) 
 	}
 	return fmt.Errorf("check run %d not found in %s", id, repoName)
 }
+
+// OpenPullRequest opens a pull request from head into base as user, as a
+// person does in the web UI: same checks and pull_request opened webhook as
+// the API. It returns the number.
+func (s *Server) OpenPullRequest(repoName, head, base, title, body, user string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.repoLocked(repoName)
+	if err != nil {
+		return 0, err
+	}
+	g, err := r.open()
+	if err != nil {
+		return 0, err
+	}
+	baseH, headH := branchHash(g, base), branchHash(g, head)
+	switch {
+	case baseH.IsZero() || headH.IsZero():
+		return 0, fmt.Errorf("open pull request: no branch %s or %s in %s", head, base, repoName)
+	case isAncestor(g, headH, baseH):
+		return 0, fmt.Errorf("open pull request: no commits between %s and %s", base, head)
+	}
+	for _, is := range r.issues {
+		if is.pr != nil && is.state == "open" && is.pr.head == head && is.pr.base == base {
+			return 0, fmt.Errorf("open pull request: one already exists for %s:%s", r.owner, head)
+		}
+	}
+	u := s.user(user, "User")
+	is := s.newIssue(r, title, body, u)
+	is.pr = &pull{head: head, base: base, headSHA: headH.String(), baseSHA: baseH.String()}
+	s.sendPullRequest(r, is, "opened", u, nil)
+	return is.number, nil
+}

@@ -115,6 +115,12 @@ func CheckCalls(calls []Call) []error {
 	}
 	var errs []error
 	for _, c := range calls {
+		if c.Route == "POST /graphql" {
+			if err := CheckGraphQL(c.Body); err != nil {
+				errs = append(errs, fmt.Errorf("POST %s: %w", c.Path, err))
+			}
+			continue
+		}
 		p := strings.TrimPrefix(c.Path, "/api/v3")
 		op := matchOp(ops, c.Method, p)
 		if op == nil {

@@ -253,7 +253,7 @@ func (s *Server) handleCreatePull(c *reqCtx) {
 	is.pr = &pull{head: head, base: in.Base, headSHA: headH.String(), baseSHA: baseH.String(), draft: in.Draft}
 	s.sendPullRequest(r, is, "opened", c.p.asUser(s), nil)
 	c.w.Header().Set("Location", s.apiURL(r, "pulls", strconv.Itoa(is.number)))
-	c.json(http.StatusCreated, s.pullJSON(r, is, true))
+	c.json(http.StatusCreated, s.pullDetail(r, is))
 }
 
 // GitHub's limits on a pull request's (an issue's) title and body, counted
@@ -322,7 +322,7 @@ func (s *Server) handleListPulls(c *reqCtx) {
 
 func (s *Server) handleGetPull(c *reqCtx) {
 	if is, ok := c.pull(); ok {
-		c.json(http.StatusOK, s.pullJSON(c.repo, is, true))
+		c.json(http.StatusOK, s.pullDetail(c.repo, is))
 		s.pullRead(c.repo, is)
 	}
 }
@@ -399,7 +399,7 @@ func (s *Server) handleUpdatePull(c *reqCtx) {
 			s.sendPullRequest(r, is, "reopened", sender, nil)
 		}
 	}
-	c.json(http.StatusOK, s.pullJSON(r, is, true))
+	c.json(http.StatusOK, s.pullDetail(r, is))
 }
 
 // prFiles lists the files changed between the merge base of base and head, and head.

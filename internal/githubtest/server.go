@@ -3,6 +3,27 @@
 // git repositories on disk. Tests and `promobot demo` point go-github and
 // ghinstallation at it: REST under /api/v3/, git smart HTTP at
 // /<owner>/<repo>.git, signed webhooks to a configured URL.
+//
+// Beyond git data, pull requests, issues and webhooks it emulates:
+//   - commit statuses and check runs (Checks API: create, update, get,
+//     list by ref with check_name/filter and paging, annotations appended
+//     50 per request, check suites) with GitHub's 422 bodies and the
+//     status, check_run (created/completed) and check_suite (completed)
+//     webhooks; SetStatus, CreateCheckRun and CompleteCheckRun play CI or
+//     Argo CD through the same path;
+//   - mergeable computed in the background: null and "unknown" until a GET
+//     after the head or base moved has started the computation (or Settle),
+//     then mergeable_state clean, blocked, unstable, dirty, behind or draft;
+//   - classic branch protection (REST and RequireChecks/RequireApprovals)
+//     whose required status checks and approving reviews make the merge
+//     endpoint answer GitHub's 405s, repository merge settings (PATCH repo,
+//     SetRepoSettings) that refuse disallowed merge methods, and reviews
+//     with the pull_request_review webhook;
+//   - GraphQL at /graphql and /api/graphql, parsed and validated against a
+//     subset of GitHub's schema: enablePullRequestAutoMerge (and disable),
+//     repository.pullRequest and node queries, errors as GitHub words them;
+//     with auto-merge enabled the server merges the pull request itself
+//     once its required checks pass, sending closed (merged) and push.
 package githubtest
 
 import (
@@ -184,6 +205,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.mux.HandleFunc("/api/v3/", func(w http.ResponseWriter, r *http.Request) { s.serveAPI(w, r, nil) })
 	s.mux.HandleFunc("/{owner}/{repo}/{rest...}", s.serveGit)
+	s.registerGraphQL()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Not Found", http.StatusNotFound)
 	})
