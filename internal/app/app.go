@@ -29,6 +29,7 @@ import (
 	"github.com/promobot/promobot/internal/ghapp"
 	"github.com/promobot/promobot/internal/ghretry"
 	"github.com/promobot/promobot/internal/gitmirror"
+	"github.com/promobot/promobot/internal/policycheck"
 	"github.com/promobot/promobot/internal/prwriter"
 	"github.com/promobot/promobot/internal/queue"
 	"github.com/promobot/promobot/internal/rules"
@@ -74,6 +75,9 @@ type Config struct {
 	// + "/webhook"); with a Token the reconciler finds its repository
 	// webhooks by it.
 	PublicURL string
+	// Clock is the time of the workers' gates, the policy check and its
+	// scheduler; nil: the wall clock (tests move a fake one).
+	Clock policycheck.Clock
 }
 
 // App is a running promobot.
@@ -199,9 +203,13 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 			return nil, err
 		}
 		a.github = clients
+		clock := cfg.Clock
+		if clock == nil {
+			clock = policycheck.RealClock{}
+		}
 		w := &worker.Worker{
 			Holder:   a.q,
-			Repos:    &checkout.Source{Clients: clients, Mirrors: gitmirror.New(filepath.Join(cfg.DataDir, "mirrors")), Rules: a.rules.Current},
+			Repos:    &checkout.Source{Clients: clients, Mirrors: gitmirror.New(filepath.Join(cfg.DataDir, "mirrors")), Rules: a.rules.Current, Now: clock.Now},
 			Writer:   &prwriter.Writer{State: kvState{a.q.State()}},
 			Commands: &chatops.Commands{Replies: kvState{a.q.State()}, Log: log, Self: clients.Identity},
 			Log:      log, Now: time.Now, Observe: cfg.Observe,
@@ -209,6 +217,9 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		if bud != nil {
 			w.Budget = bud
 		}
+		w.Now = clock.Now
+		w.Policy = &policycheck.Checker{Schedule: policySchedule{a.q.State()}, Self: clients.Identity, Now: clock.Now}
+		a.startPolicyScheduler(runCtx, clock, log)
 		a.consumed = make(chan error, 1)
 		a.wg.Add(1)
 		go func() {

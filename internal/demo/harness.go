@@ -32,6 +32,7 @@ import (
 	"github.com/promobot/promobot/internal/app"
 	"github.com/promobot/promobot/internal/ghretry"
 	"github.com/promobot/promobot/internal/githubtest"
+	"github.com/promobot/promobot/internal/policycheck"
 	"github.com/promobot/promobot/internal/queue"
 	"github.com/promobot/promobot/internal/worker"
 )
@@ -71,6 +72,9 @@ type Options struct {
 	// GitHubRetry configures promobot's GitHub retries; nil: content pacing
 	// off (the test server has no secondary limits).
 	GitHubRetry *ghretry.Config
+	// Clock is promobot's time (gates, policy check, its scheduler); nil:
+	// the wall clock.
+	Clock policycheck.Clock
 }
 
 // Harness is a running GitHub test server plus a running promobot.
@@ -170,7 +174,7 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 		RulesPath: h.RulesPath, Listen: "127.0.0.1:0", DataDir: filepath.Join(o.Dir, "promobot"), NATSURL: o.NATSURL,
 		GitHubAPIURL: apiURL, AppID: AppID, PrivateKey: keyPEM, WebhookSecret: secret,
 		Workers: o.Workers, Webhook: true, Worker: true, Log: o.Log, Observe: h.observe,
-		Queue: o.Queue, GitHubRetry: retry,
+		Queue: o.Queue, GitHubRetry: retry, Clock: o.Clock,
 	})
 	if err != nil {
 		return nil, err
