@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/promobot/promobot/internal/planner"
 )
 
 // FuzzEvaluate feeds arbitrary PR files and bodies: Evaluate never fails on
@@ -16,7 +18,7 @@ func FuzzEvaluate(f *testing.F) {
 	rs := mustRules(f)
 	repo := base()
 	f.Fuzz(func(t *testing.T, after, body string, bot bool) {
-		res, err := Evaluate(context.Background(), Input{Rules: rs, Repo: "acme/gitops", Base: repo, History: repo, Ran: repo,
+		res, err := Evaluate(context.Background(), Input{Rules: rs, Repo: "acme/gitops", Views: planner.Views{Base: repo, History: repo}, Ran: repo,
 			Files: []File{change(repo, prodFile, after), change(repo, webProd, after)},
 			PR:    PR{Title: body, Body: body, FromPromobot: bot}, Now: wed10})
 		if err != nil {

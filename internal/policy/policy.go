@@ -74,15 +74,19 @@ type Health interface {
 
 // Input is everything one evaluation reads.
 type Input struct {
-	Rules   *rules.Rules
-	Repo    string           // owner/name of the GitOps repository
-	Base    planner.RepoView // the base branch head
-	History planner.History  // the base branch's history (soak); nil: not checked
-	Ran     Ran              // the base branch's history (previous environment); nil: not checked
-	Health  Health           // nil: no health gate
-	Files   []File
-	PR      PR
-	Now     time.Time
+	Rules *rules.Rules
+	Repo  string // owner/name of the GitOps repository
+	// Views are the base branch as the planner's gates read it: Base (its
+	// head) is required; History (soak) and whatever else the gates read
+	// may be nil, and those gates then say they were not checked.
+	Views planner.Views
+	Ran   Ran // the base branch's history (previous environment); nil: not checked
+	// Health is the hook of the previous environment's health; nil, or a
+	// planner gate of the same name, leaves it out.
+	Health Health
+	Files  []File
+	PR     PR
+	Now    time.Time
 }
 
 // Annotation points at one changed tag line that fails policy.
@@ -132,7 +136,7 @@ type Result struct {
 // Evaluate judges the PR. An error means the policy could not be checked
 // (a history that cannot be read); a failing gate is a Failure result.
 func Evaluate(ctx context.Context, in Input) (Result, error) {
-	if in.Rules == nil || in.Base == nil {
+	if in.Rules == nil || in.Views.Base == nil {
 		return Result{}, errors.New("policy: rules and base view are required")
 	}
 	changed := make(map[string]File, len(in.Files))
@@ -141,9 +145,9 @@ func Evaluate(ctx context.Context, in Input) (Result, error) {
 	}
 	exists := func(p string) bool {
 		if f, ok := changed[p]; ok {
-			return f.After != nil || in.Base.Exists(p)
+			return f.After != nil || in.Views.Base.Exists(p)
 		}
-		return in.Base.Exists(p)
+		return in.Views.Base.Exists(p)
 	}
 	md, isPromobot := planner.ParseMetadata(in.PR.Body)
 	isPromobot = isPromobot && in.PR.FromPromobot && strings.EqualFold(md.Repo, in.Repo)
@@ -226,7 +230,7 @@ func judge(ctx context.Context, in Input, svc *rules.Service, env string, f File
 	gin := planner.GateInput{
 		Rules: in.Rules, Service: svc, Env: settings, Kind: kind, Changes: []planner.Change{change},
 		Ticket: ticket(in, svc.Name, env, isPromobot, md),
-		Views:  planner.Views{Base: in.Base, History: in.History}, Now: in.Now,
+		Views:  in.Views, Now: in.Now,
 	}
 	gates, err := planner.CheckGates(ctx, gin)
 	if err != nil {
@@ -238,7 +242,7 @@ func judge(ctx context.Context, in Input, svc *rules.Service, env string, f File
 	}
 	// The previous environment is the first question after the tag's own.
 	c.Gates = append(append(append([]planner.GateResult{}, gates[:1]...), prev), gates[1:]...)
-	if in.Health != nil {
+	if in.Health != nil && !hasGate(gates, GateHealth) {
 		if p, ok := in.Rules.Prev(svc, env); ok {
 			h, err := in.Health.Check(ctx, svc, p, now)
 			if err != nil {
@@ -249,6 +253,15 @@ func judge(ctx context.Context, in Input, svc *rules.Service, env string, f File
 		}
 	}
 	return c, false, nil
+}
+
+func hasGate(gs []planner.GateResult, name string) bool {
+	for _, g := range gs {
+		if g.Gate == name {
+			return true
+		}
+	}
+	return false
 }
 
 // proposes reports whether promobot's metadata moves service to ref.
@@ -290,7 +303,7 @@ func previous(ctx context.Context, in Input, svc *rules.Service, env string, kin
 		g.Open, g.Reason = true, "no target in "+prev
 		return g, nil
 	}
-	path, spec := planner.Locate(svc, svc.Targets[prev][0], in.Base.Exists)
+	path, spec := planner.Locate(svc, svc.Targets[prev][0], in.Views.Base.Exists)
 	first, ran, err := in.Ran.EverSeen(ctx, path, func(b []byte) bool {
 		r, err := edit.Get(b, spec)
 		return err == nil && sameRef(r, want)

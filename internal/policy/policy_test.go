@@ -217,7 +217,7 @@ func TestEvaluate(t *testing.T) {
 				now = wed10
 			}
 			repo := base()
-			res, err := Evaluate(context.Background(), Input{Rules: rs, Repo: "acme/gitops", Base: repo, History: repo, Ran: repo,
+			res, err := Evaluate(context.Background(), Input{Rules: rs, Repo: "acme/gitops", Views: planner.Views{Base: repo, History: repo}, Ran: repo,
 				Files: tc.files, PR: tc.pr, Now: now})
 			if err != nil {
 				t.Fatalf("Evaluate: %v", err)
@@ -256,7 +256,7 @@ func TestEvaluate(t *testing.T) {
 
 func TestEvaluateWithoutHistory(t *testing.T) {
 	repo := base()
-	res, err := Evaluate(context.Background(), Input{Rules: mustRules(t), Repo: "acme/gitops", Base: repo,
+	res, err := Evaluate(context.Background(), Input{Rules: mustRules(t), Repo: "acme/gitops", Views: planner.Views{Base: repo},
 		Files: []File{change(repo, prodFile, overlay("v1.4.0"))}, PR: PR{Title: "PAY-1"}, Now: wed10})
 	if err != nil {
 		t.Fatal(err)
@@ -279,7 +279,7 @@ func (h healthFake) Check(_ context.Context, svc *rules.Service, env string, ref
 func TestEvaluateHealthHook(t *testing.T) {
 	repo := base()
 	for _, sick := range []string{"", "staging"} {
-		res, err := Evaluate(context.Background(), Input{Rules: mustRules(t), Repo: "acme/gitops", Base: repo, History: repo, Ran: repo,
+		res, err := Evaluate(context.Background(), Input{Rules: mustRules(t), Repo: "acme/gitops", Views: planner.Views{Base: repo, History: repo}, Ran: repo,
 			Health: healthFake{sick: sick}, Files: []File{change(repo, prodFile, overlay("v1.3.0"))}, PR: PR{Title: "PAY-1"}, Now: wed10})
 		if err != nil {
 			t.Fatal(err)

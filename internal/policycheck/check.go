@@ -113,7 +113,7 @@ func (c *Checker) Check(ctx context.Context, gh GitHub, rs *rules.Rules, views p
 	}
 	ran, _ := views.History.(policy.Ran)
 	res, err := policy.Evaluate(ctx, policy.Input{
-		Rules: rs, Repo: in.Repo, Base: views.Base, History: views.History, Ran: ran, Health: c.Health,
+		Rules: rs, Repo: in.Repo, Views: views, Ran: ran, Health: c.Health,
 		Files: files, PR: policy.PR{Number: n, Title: pr.Title, Body: pr.Body, Branch: pr.HeadRef, FromPromobot: mine},
 		Now: now,
 	})
