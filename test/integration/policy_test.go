@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -64,11 +65,11 @@ func TestPolicyCheck(t *testing.T) {
 
 	// A never-staged tag into prod: failure, annotated on the tag line.
 	head := handWritten(t, h, "hotfix", "sha-9999999")
-	n, err := h.GitHub.OpenPullRequest(demo.GitOpsRepo, "hotfix", "main", "Hotfix prod PAY-3", "", "mallory")
+	first, err := h.GitHub.OpenPullRequest(demo.GitOpsRepo, "hotfix", "main", "Hotfix prod PAY-3", "", "mallory")
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen = awaitPolicy(t, ctx, h, seen, n, worker.Refused)
+	seen = awaitPolicy(t, ctx, h, seen, first, worker.Refused)
 	run := latestRun(t, h, head)
 	if run.Conclusion != "failure" || !strings.Contains(run.Summary, "never ran in staging") {
 		t.Fatalf("never-staged tag: %s\n%s", run.Conclusion, run.Summary)
@@ -81,24 +82,34 @@ func TestPolicyCheck(t *testing.T) {
 	// A compliant prod PR: green now, red when the freeze starts, green
 	// when it ends.
 	head = handWritten(t, h, "prod-1111111", "sha-1111111")
-	n, err = h.GitHub.OpenPullRequest(demo.GitOpsRepo, "prod-1111111", "main", "Promote payment-service to prod", "Ticket: PAY-7", "alice")
+	h.GitHub.ResetCalls()
+	n, err := h.GitHub.OpenPullRequest(demo.GitOpsRepo, "prod-1111111", "main", "Promote payment-service to prod", "Ticket: PAY-7", "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
 	seen = awaitPolicy(t, ctx, h, seen, n, worker.Updated)
+	apiCalls(t, h, "opened, first verdict", 1)
 	if run := latestRun(t, h, head); run.Conclusion != "success" || !strings.Contains(run.Summary, "Judged again at 2026-11-27T18:00:00Z") {
 		t.Fatalf("compliant PR: %s\n%s", run.Conclusion, run.Summary)
 	}
 
+	h.GitHub.ResetCalls()
+	// Both open PRs have the freeze ahead; each is judged again.
 	clock.Set(freezeOn)
-	seen = awaitPolicy(t, ctx, h, seen, n, worker.Refused)
-	run = latestRun(t, h, head)
-	if run.Conclusion != "failure" || !strings.Contains(run.Summary, "deny window") || len(run.Annotations) != 1 {
-		t.Fatalf("in the freeze: %s %+v\n%s", run.Conclusion, run.Annotations, run.Summary)
-	}
-
+	seen = awaitPolicies(t, ctx, h, seen, map[int]worker.Outcome{first: worker.Refused, n: worker.Refused})
+	apiCalls(t, h, "freeze starts, verdict changes", 2)
+	h.GitHub.ResetCalls()
 	clock.Set(freezeOff)
-	awaitPolicy(t, ctx, h, seen, n, worker.Updated)
+	seen = awaitPolicies(t, ctx, h, seen, map[int]worker.Outcome{first: worker.Refused, n: worker.Updated})
+	apiCalls(t, h, "freeze ends, verdict changes", 2)
+
+	// Edited without a change of verdict: read, nothing written.
+	h.GitHub.ResetCalls()
+	if code, err := h.Send(ctx, "pull_request", demo.DeliveryID(), editedPayload(t, n, head)); err != nil || code != 202 {
+		t.Fatalf("pull_request edited: %d %v", code, err)
+	}
+	seen = awaitPolicy(t, ctx, h, seen, n, worker.Skipped)
+	apiCalls(t, h, "edited, same verdict", 1)
 	if run := latestRun(t, h, head); run.Conclusion != "success" || len(run.Annotations) != 0 {
 		t.Fatalf("after the freeze: %s %+v\n%s", run.Conclusion, run.Annotations, run.Summary)
 	}
@@ -147,6 +158,64 @@ func awaitPolicy(t *testing.T, ctx context.Context, h *demo.Harness, from, n int
 			t.Fatalf("policy check of PR #%d: %s (%s), want %s", n, r.Outcome, r.Reason, want)
 		}
 		return i + 1
+	}
+}
+
+// apiCalls logs the REST calls of evals policy evaluations made since the
+// last reset (git fetches over smart HTTP are not REST calls) and fails
+// above five per evaluation.
+func apiCalls(t *testing.T, h *demo.Harness, what string, evals int) {
+	t.Helper()
+	n, routes := 0, []string{}
+	for _, c := range h.GitHub.Calls() {
+		if c.Route == "" || strings.Contains(c.Route, "access_tokens") {
+			continue
+		}
+		n++
+		routes = append(routes, c.Route)
+	}
+	t.Logf("policy evaluations (%s): %d, %d REST calls: %s", what, evals, n, strings.Join(routes, ", "))
+	if n > 5*evals {
+		t.Errorf("policy evaluations (%s): %d REST calls for %d, want at most 5 each", what, n, evals)
+	}
+}
+
+// editedPayload is a pull_request edited delivery for PR n of the GitOps
+// repository, as GitHub sends when its title changes.
+func editedPayload(t *testing.T, n int, head string) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{
+		"action": "edited", "number": n,
+		"changes":      map[string]any{"title": map[string]any{"from": "Promote"}},
+		"pull_request": map[string]any{"number": n, "state": "open", "title": "Promote payment-service to prod", "head": map[string]any{"sha": head, "ref": "prod-1111111"}, "base": map[string]any{"ref": "main"}},
+		"repository":   map[string]any{"full_name": demo.GitOpsRepo},
+		"installation": map[string]any{"id": demo.InstallationID},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// awaitPolicies waits until each PR of want has its next policy result
+// after result number from, with the outcome given.
+func awaitPolicies(t *testing.T, ctx context.Context, h *demo.Harness, from int, want map[int]worker.Outcome) int {
+	t.Helper()
+	got := map[int]bool{}
+	for i := from; ; i++ {
+		r, err := h.Await(ctx, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr := r.Intent.Source.Issue
+		if o, ok := want[pr]; !ok || got[pr] || r.Intent.Kind != intent.KindPolicy {
+			continue
+		} else if r.Outcome != o {
+			t.Fatalf("policy check of PR #%d: %s (%s), want %s", pr, r.Outcome, r.Reason, o)
+		}
+		if got[pr] = true; len(got) == len(want) {
+			return i + 1
+		}
 	}
 }
 
