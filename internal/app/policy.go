@@ -77,6 +77,9 @@ func (s policySchedule) List(ctx context.Context) ([]policycheck.Stored, error) 
 }
 
 func (s policySchedule) DeleteAt(ctx context.Context, key string, rev uint64) error {
+	if rev == 0 {
+		return nil // no revision: JetStream would delete unconditionally
+	}
 	k := policyPrefix + queue.EscapeKey(key)
 	err := s.kv.Delete(ctx, k, jetstream.LastRevision(rev))
 	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyNotFound) {
