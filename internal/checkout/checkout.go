@@ -139,6 +139,12 @@ func (s *Source) read(ctx context.Context, inst *ghapp.Installation, in intent.I
 	if err != nil {
 		return Tree{}, fmt.Errorf("fetch %s: %w", in.Repo, err)
 	}
+	if in.Kind == intent.KindPolicy {
+		// A policy check's fetch leaves no freshness behind: it comes with
+		// PR events, and a merge by a person may follow within the
+		// freshness bound, which a promotion's no-op check must not miss.
+		s.Mirrors.MarkStale(in.Repo)
+	}
 	v, err := s.Mirrors.View(in.Repo)
 	if err != nil {
 		return Tree{}, fmt.Errorf("read %s: %w", in.Repo, err)

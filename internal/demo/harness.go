@@ -32,6 +32,7 @@ import (
 	"github.com/promobot/promobot/internal/app"
 	"github.com/promobot/promobot/internal/ghretry"
 	"github.com/promobot/promobot/internal/githubtest"
+	"github.com/promobot/promobot/internal/intent"
 	"github.com/promobot/promobot/internal/policycheck"
 	"github.com/promobot/promobot/internal/queue"
 	"github.com/promobot/promobot/internal/worker"
@@ -91,6 +92,11 @@ type Harness struct {
 	mu      sync.Mutex
 	results []worker.Result
 	notify  chan struct{}
+
+	// policy holds the results of promobot/policy checks apart: they come
+	// with every PR event, and the promotion results keep their numbering.
+	policy       []worker.Result
+	policyNotify chan struct{}
 }
 
 // Start creates the sample repositories and starts both servers.
@@ -121,7 +127,7 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start github test server: %w", err)
 	}
-	h := &Harness{GitHub: gh, Secret: secret, PrivateKey: keyPEM, notify: make(chan struct{}, 1)}
+	h := &Harness{GitHub: gh, Secret: secret, PrivateKey: keyPEM, notify: make(chan struct{}, 1), policyNotify: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			h.Close()
@@ -207,6 +213,10 @@ func (h *Harness) Close() {
 }
 
 func (h *Harness) observe(r worker.Result) {
+	if r.Intent.Kind == intent.KindPolicy {
+		h.observePolicy(r)
+		return
+	}
 	h.mu.Lock()
 	h.results = append(h.results, r)
 	h.mu.Unlock()

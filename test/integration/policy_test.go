@@ -147,7 +147,7 @@ func handWritten(t *testing.T, h *demo.Harness, branch, tag string) string {
 func awaitPolicy(t *testing.T, ctx context.Context, h *demo.Harness, from, n int, want worker.Outcome) int {
 	t.Helper()
 	for i := from; ; i++ {
-		r, err := h.Await(ctx, i)
+		r, err := h.AwaitPolicy(ctx, i)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,6 +159,14 @@ func awaitPolicy(t *testing.T, ctx context.Context, h *demo.Harness, from, n int
 		}
 		return i + 1
 	}
+}
+
+// policyRead are the reads of a promobot/policy evaluation, which follows
+// every event of a PR: tests that count a promotion's calls leave them out.
+var policyRead = map[string]bool{
+	"GET /repos/{owner}/{repo}/pulls/{pull_number}":       true,
+	"GET /repos/{owner}/{repo}/pulls/{pull_number}/files": true,
+	"GET /repos/{owner}/{repo}/git/blobs/{file_sha}":      true,
 }
 
 // apiCalls logs the REST calls of evals policy evaluations made since the
@@ -203,7 +211,7 @@ func awaitPolicies(t *testing.T, ctx context.Context, h *demo.Harness, from int,
 	t.Helper()
 	got := map[int]bool{}
 	for i := from; ; i++ {
-		r, err := h.Await(ctx, i)
+		r, err := h.AwaitPolicy(ctx, i)
 		if err != nil {
 			t.Fatal(err)
 		}
