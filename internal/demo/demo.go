@@ -164,6 +164,10 @@ func Run(ctx context.Context, dir string, out io.Writer, log zerolog.Logger) err
 		}
 	}
 
+	if err := showPolicy(ctx, h, out, step); err != nil {
+		return err
+	}
+
 	calls := h.GitHub.CallCounts()
 	total := 0
 	for _, n := range calls {
