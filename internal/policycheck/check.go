@@ -96,9 +96,14 @@ func (c *Checker) Check(ctx context.Context, gh GitHub, rs *rules.Rules, views p
 	case pr.BaseRef != base:
 		return c.drop(ctx, in, "PR #%d is not into %s", n, base)
 	}
-	files, err := c.files(ctx, gh, rs, views.Base, in.Repo, n)
+	files, truncated, err := c.files(ctx, gh, rs, views.Base, in.Repo, n)
 	if err != nil {
 		return Outcome{}, err
+	}
+	if truncated {
+		// GitHub lists no more than MaxFiles: a target change may hide
+		// behind them, so the check fails closed.
+		return c.tooMany(ctx, gh, in, pr, now)
 	}
 	if len(files) == 0 {
 		return c.drop(ctx, in, "PR #%d touches no target: no check run", n)
@@ -176,10 +181,13 @@ func write(ctx context.Context, gh GitHub, repo string, run CheckRun, now time.T
 
 // files reads the PR's changed target files: the base branch version from
 // the mirror, the head version from GitHub.
-func (c *Checker) files(ctx context.Context, gh GitHub, rs *rules.Rules, base planner.RepoView, repo string, n int) ([]policy.File, error) {
+func (c *Checker) files(ctx context.Context, gh GitHub, rs *rules.Rules, base planner.RepoView, repo string, n int) ([]policy.File, bool, error) {
 	listed, err := gh.PullFiles(ctx, repo, n)
 	if err != nil {
-		return nil, fmt.Errorf("list files of PR #%d: %w", n, ghretry.Fate(err, c.now()))
+		return nil, false, fmt.Errorf("list files of PR #%d: %w", n, ghretry.Fate(err, c.now()))
+	}
+	if len(listed) >= MaxFiles {
+		return nil, true, nil
 	}
 	targets := targetFiles(rs, repo)
 	var out []policy.File
@@ -205,7 +213,7 @@ func (c *Checker) files(ctx context.Context, gh GitHub, rs *rules.Rules, base pl
 	for _, f := range listed {
 		if f.Status == "renamed" && targets[f.PreviousPath] {
 			if err := add(f.PreviousPath, ""); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 		}
 		if !targets[f.Path] {
@@ -215,11 +223,27 @@ func (c *Checker) files(ctx context.Context, gh GitHub, rs *rules.Rules, base pl
 		if f.Status == "removed" {
 			blob = ""
 		} else if blob == "" {
-			return nil, fate.Terminalf("PR #%d: GitHub lists %s without a blob", n, f.Path)
+			return nil, false, fate.Terminalf("PR #%d: GitHub lists %s without a blob", n, f.Path)
 		}
 		if err := add(f.Path, blob); err != nil {
-			return nil, err
+			return nil, false, err
 		}
+	}
+	return out, false, nil
+}
+
+// tooMany writes a failed check for a PR too large for GitHub to list.
+func (c *Checker) tooMany(ctx context.Context, gh GitHub, in intent.Intent, pr Pull, now time.Time) (Outcome, error) {
+	run := CheckRun{HeadSHA: pr.HeadSHA, Conclusion: policy.Failure, Title: "Policy failed: too many files to judge",
+		Summary:     fmt.Sprintf("This pull request changes %d files or more; GitHub lists no more, so promobot cannot see whether it changes a target. Split it.\n", MaxFiles),
+		CompletedAt: now}
+	out := Outcome{Conclusion: policy.Failure}
+	var err error
+	if out.CheckRun, out.Wrote, err = write(ctx, gh, in.Repo, run, now); err != nil {
+		return out, err
+	}
+	if err := c.Schedule.Clear(ctx, in.Repo, in.Source.Issue); err != nil {
+		return out, fmt.Errorf("schedule PR #%d: %w", in.Source.Issue, err)
 	}
 	return out, nil
 }

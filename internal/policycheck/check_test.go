@@ -152,6 +152,7 @@ func TestCheck(t *testing.T) {
 			skip: "touches no target", writes: "[]"},
 		{name: "closed PR", pull: Pull{Number: 4, State: "closed", BaseRef: "main"}, skip: "is closed", writes: "[]"},
 		{name: "into another branch", pull: Pull{Number: 4, State: "open", BaseRef: "release"}, skip: "not into main", writes: "[]"},
+		{name: "more files than GitHub lists", pull: open, files: manyFiles(MaxFiles), writes: "[create failure]"},
 		{name: "target renamed away", pull: open, files: []PullFile{{Path: "env/prod-old.yaml", PreviousPath: "env/prod.yaml", Status: "renamed", SHA: "v2"}},
 			writes: "[create failure]"},
 	} {
@@ -177,7 +178,7 @@ func TestCheck(t *testing.T) {
 			if ok != !tc.scheduled.IsZero() || ok && (!e.At.Equal(tc.scheduled) || e.HeadSHA != head || e.InstallationID != 7) {
 				t.Errorf("schedule = %+v (%v), want at %v", e, ok, tc.scheduled)
 			}
-			if tc.writes == "[create failure]" && len(gh.runs[0].Annotations) == 0 {
+			if tc.writes == "[create failure]" && len(gh.runs[0].Annotations) == 0 && !strings.Contains(gh.runs[0].Title, "too many files") {
 				t.Error("a failure carries annotations")
 			}
 		})
@@ -218,4 +219,12 @@ func TestCheckWritesOnlyChanges(t *testing.T) {
 	if gh.calls != 5*4+3 { // get PR, files, blob, find per judgement; three writes
 		t.Errorf("GitHub calls = %d, want %d", gh.calls, 5*4+3)
 	}
+}
+
+func manyFiles(n int) []PullFile {
+	out := make([]PullFile, n)
+	for i := range out {
+		out[i] = PullFile{Path: fmt.Sprintf("docs/%d.md", i), Status: "added", SHA: "readme"}
+	}
+	return out
 }
