@@ -6,6 +6,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/promobot/promobot/internal/budget"
 	"github.com/promobot/promobot/internal/checkout"
 	"github.com/promobot/promobot/internal/intent"
 	"github.com/promobot/promobot/internal/planner"
@@ -36,6 +37,18 @@ func (w *Worker) policy(ctx context.Context, repo checkout.Repo, in intent.Inten
 	tree, err := repo.Read(ctx)
 	if err != nil {
 		return res, err
+	}
+	if w.Budget != nil {
+		// At most one write (the check run), within the deployment's
+		// shared write budget like every promotion's; a wait comes back
+		// as a RetryAt fate (budget.Delay).
+		spend, done, err := w.Budget.Reserve(ctx, budget.Ticket{Repo: in.Repo, ID: in.ID + "|" + in.Target().String(),
+			Priority: budget.Bulk, Created: in.CreatedAt, Writes: 1})
+		if err != nil {
+			return res, err
+		}
+		defer done()
+		ctx = spend
 	}
 	out, err := w.Policy.Check(ctx, repo.Policy, tree.Rules, tree.Views, in)
 	if err != nil {
