@@ -5,7 +5,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/promobot/promobot/internal/budget"
 	"github.com/promobot/promobot/internal/fate"
 	"github.com/promobot/promobot/internal/intent"
 	"github.com/promobot/promobot/internal/planner"
@@ -103,5 +105,25 @@ func TestHandlePolicyWithoutChecker(t *testing.T) {
 	}
 	if r := f.last(t); r.Outcome != Skipped || !strings.Contains(r.Reason, "not enabled") {
 		t.Errorf("result = %s %q", r.Outcome, r.Reason)
+	}
+}
+
+// A policy check reserves its one write in the budget, and waits when
+// the budget says so.
+func TestHandlePolicyBudget(t *testing.T) {
+	f := newFixture(t)
+	f.repos.policy = &checkRuns{}
+	f.w.Policy = &fakePolicy{out: policycheck.Outcome{Conclusion: "success", Wrote: "created"}}
+	b := withBudget(f)
+	f.w.Handle(context.Background(), deliver(t, policyIntent()))
+	want := budget.Ticket{Repo: repoName, ID: "d9:0|acme/gitops/_policy/pr-4", Priority: budget.Bulk, Writes: 1}
+	if len(b.tickets) != 1 || b.tickets[0] != want || b.done != 1 {
+		t.Fatalf("tickets %+v settled %d times, want %+v once", b.tickets, b.done, want)
+	}
+
+	b.delay = &budget.Delay{Retry: now.Add(time.Minute)}
+	out := f.w.Handle(context.Background(), deliver(t, policyIntent()))
+	if out.Action != queue.Retry || out.Delay != time.Minute {
+		t.Errorf("waiting for the budget: %+v, want a retry in a minute", out)
 	}
 }
