@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -40,10 +41,15 @@ func (w *Worker) policy(ctx context.Context, repo checkout.Repo, in intent.Inten
 	}
 	if w.Budget != nil {
 		// At most one write (the check run), within the deployment's
-		// shared write budget like every promotion's; a wait comes back
-		// as a RetryAt fate (budget.Delay).
+		// shared write budget like every promotion's; a wait is told once,
+		// then quiet, as a promotion's.
 		spend, done, err := w.Budget.Reserve(ctx, budget.Ticket{Repo: in.Repo, ID: in.ID + "|" + in.Target().String(),
 			Priority: budget.Bulk, Created: in.CreatedAt, Writes: 1})
+		var wait *budget.Delay
+		if errors.As(err, &wait) {
+			res.Outcome, res.Reason, res.RetryAt, res.quiet = Delayed, wait.Error(), wait.Retry, !wait.First
+			return res, nil
+		}
 		if err != nil {
 			return res, err
 		}
