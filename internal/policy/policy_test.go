@@ -197,7 +197,7 @@ func TestEvaluate(t *testing.T) {
 			pr: PR{Body: rollbackBody("prod", "payment-service", "v1.1.0"), FromPromobot: true}, conclusion: Success, next: freezeOn},
 		{name: "hand-written PR claiming a rollback", files: []File{change(r, prodFile, overlay("v1.1.0"))},
 			pr: PR{Body: rollbackBody("prod", "payment-service", "v1.1.0") + "PAY-3"}, conclusion: Failure, next: freezeOn, lines: []int{10}},
-		{name: "two services, one fails", files: []File{change(r, prodFile, overlay("v1.3.0")), change(r, webProd, values("v1.0.0"))},
+		{name: "two services one fails", files: []File{change(r, prodFile, overlay("v1.3.0")), change(r, webProd, values("v1.0.0"))},
 			pr: PR{Title: "PAY-12"}, conclusion: Failure, next: freezeOn, lines: []int{3}},
 		{name: "only replicas change", files: []File{change(r, prodFile, strings.Replace(overlay("v1.2.0"), "count: 2", "count: 3", 1))},
 			conclusion: Success},
