@@ -30,6 +30,7 @@ import (
 	"github.com/promobot/promobot/internal/ghapp"
 	"github.com/promobot/promobot/internal/ghretry"
 	"github.com/promobot/promobot/internal/gitmirror"
+	"github.com/promobot/promobot/internal/policycheck"
 	"github.com/promobot/promobot/internal/prwriter"
 	"github.com/promobot/promobot/internal/queue"
 	"github.com/promobot/promobot/internal/rules"
@@ -90,6 +91,9 @@ type Config struct {
 	// Listener, when set, is served instead of listening on Listen (a
 	// caller that binds the port itself, e.g. a test).
 	Listener net.Listener
+	// Clock is the time of the workers' gates, the policy check and its
+	// scheduler; nil: the wall clock (tests move a fake one).
+	Clock policycheck.Clock
 }
 
 // App is a running promobot.
@@ -238,9 +242,13 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		if err != nil {
 			return nil, err
 		}
+		clock := cfg.Clock
+		if clock == nil {
+			clock = policycheck.RealClock{}
+		}
 		w := &worker.Worker{
 			Holder:   a.q,
-			Repos:    &checkout.Source{Clients: clients, Mirrors: mirrors, Rules: a.rules.Current, RepoConfigPath: cfg.RepoConfigPath, Log: log},
+			Repos:    &checkout.Source{Clients: clients, Mirrors: mirrors, Rules: a.rules.Current, RepoConfigPath: cfg.RepoConfigPath, Log: log, Now: clock.Now},
 			Writer:   &prwriter.Writer{State: kvState{a.q.State()}},
 			Commands: &chatops.Commands{Replies: kvState{a.q.State()}, Log: log, Self: clients.Identity},
 			Log:      log, Now: time.Now, Observe: cfg.Observe, Promoted: a.observeUI(),
@@ -250,6 +258,9 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 			w.Budget = bud
 		}
 		w.Merges = automerge.Merger{}
+		w.Now = clock.Now
+		w.Policy = &policycheck.Checker{Schedule: policySchedule{a.q.State()}, Self: clients.Identity, Now: clock.Now}
+		a.startPolicyScheduler(runCtx, clock, log)
 		a.consumed = make(chan error, 1)
 		a.wg.Add(1)
 		go func() {

@@ -20,6 +20,7 @@ import (
 	"github.com/promobot/promobot/internal/gitmirror"
 	"github.com/promobot/promobot/internal/intent"
 	"github.com/promobot/promobot/internal/planner"
+	"github.com/promobot/promobot/internal/policycheck"
 	"github.com/promobot/promobot/internal/prwriter"
 	"github.com/promobot/promobot/internal/rules"
 )
@@ -42,6 +43,8 @@ type Repo struct {
 	// commit).
 	Commits CommitComments
 	Read    func(ctx context.Context) (Tree, error)
+	// Policy reads pull requests and writes their promobot/policy check.
+	Policy policycheck.GitHub
 }
 
 // Tree is the repository at its base branch head, as decisions read it.
@@ -103,6 +106,7 @@ func (s *Source) Open(ctx context.Context, in intent.Intent) (Repo, error) {
 			}
 			return t, err
 		},
+		Policy: policycheck.REST(inst.Client),
 	}, nil
 }
 
@@ -160,6 +164,12 @@ func (s *Source) read(ctx context.Context, inst *ghapp.Installation, in intent.I
 	}
 	if err != nil {
 		return Tree{}, fmt.Errorf("fetch %s: %w", in.Repo, err)
+	}
+	if in.Kind == intent.KindPolicy {
+		// A policy check's fetch leaves no freshness behind: it comes with
+		// PR events, and a merge by a person may follow within the
+		// freshness bound, which a promotion's no-op check must not miss.
+		s.Mirrors.MarkStale(in.Repo)
 	}
 	v, err := s.Mirrors.View(in.Repo)
 	if err != nil {

@@ -69,8 +69,12 @@ const (
 //
 // Commands (ChatOps) always fetch: their Read serves several services and
 // the authorisation, and people are waiting for what they asked for.
+// So do promotions asked for in a comment (Event issue_comment), however
+// they were queued. Policy checks always fetch too: they judge a PR
+// against the base branch as it is, and their Source.SHA is the PR's
+// head, not a base commit.
 func (s *Source) reuse(ctx context.Context, rs *rules.Rules, in intent.Intent, cloneURL string, creds gitmirror.Credentials, branch string, asked time.Time, inst *ghapp.Installation) (Tree, bool, error) {
-	if in.Command() || in.Kind == intent.KindReply {
+	if in.Command() || in.Kind == intent.KindReply || in.Kind == intent.KindPolicy || in.Event == "issue_comment" {
 		return Tree{}, false, nil
 	}
 	commit := gitopsCommit(in)

@@ -196,6 +196,10 @@ func Run(parent context.Context, dir string, out io.Writer, log zerolog.Logger, 
 		}
 	}
 
+	if err := showPolicy(ctx, h, out, step); err != nil {
+		return err
+	}
+
 	calls := h.GitHub.CallCounts()
 	total := 0
 	for _, n := range calls {

@@ -33,6 +33,8 @@ import (
 	"github.com/promobot/promobot/internal/budget"
 	"github.com/promobot/promobot/internal/ghretry"
 	"github.com/promobot/promobot/internal/githubtest"
+	"github.com/promobot/promobot/internal/intent"
+	"github.com/promobot/promobot/internal/policycheck"
 	"github.com/promobot/promobot/internal/queue"
 	"github.com/promobot/promobot/internal/ui"
 	"github.com/promobot/promobot/internal/worker"
@@ -83,6 +85,9 @@ type Options struct {
 	GitHubBudget budget.Config
 	// RedeliverInterval runs the delivery reconciler; 0: off.
 	RedeliverInterval time.Duration
+	// Clock is promobot's time (gates, policy check, its scheduler); nil:
+	// the wall clock.
+	Clock policycheck.Clock
 }
 
 // Harness is a running GitHub test server plus a running promobot.
@@ -99,6 +104,11 @@ type Harness struct {
 	mu      sync.Mutex
 	results []worker.Result
 	notify  chan struct{}
+
+	// policy holds the results of promobot/policy checks apart: they come
+	// with every PR event, and the promotion results keep their numbering.
+	policy       []worker.Result
+	policyNotify chan struct{}
 }
 
 // Start creates the sample repositories and starts both servers.
@@ -129,7 +139,7 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start github test server: %w", err)
 	}
-	h := &Harness{GitHub: gh, Secret: secret, PrivateKey: keyPEM, notify: make(chan struct{}, 1)}
+	h := &Harness{GitHub: gh, Secret: secret, PrivateKey: keyPEM, notify: make(chan struct{}, 1), policyNotify: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			h.Close()
@@ -187,7 +197,7 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 		RulesPath: h.RulesPath, Listen: listen, DataDir: filepath.Join(o.Dir, "promobot"), NATSURL: o.NATSURL,
 		GitHubAPIURL: apiURL, AppID: AppID, PrivateKey: keyPEM, WebhookSecret: secret,
 		Workers: o.Workers, Webhook: true, Worker: true, Log: o.Log, Observe: h.observe,
-		Queue: o.Queue, GitHubRetry: retry,
+		Queue: o.Queue, GitHubRetry: retry, Clock: o.Clock,
 		GitHubBudget: o.GitHubBudget, RedeliverInterval: o.RedeliverInterval,
 	})
 	if err != nil {
@@ -224,6 +234,10 @@ func (h *Harness) Close() {
 }
 
 func (h *Harness) observe(r worker.Result) {
+	if r.Intent.Kind == intent.KindPolicy {
+		h.observePolicy(r)
+		return
+	}
 	h.mu.Lock()
 	h.results = append(h.results, r)
 	h.mu.Unlock()

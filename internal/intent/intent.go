@@ -28,12 +28,16 @@ const (
 	// (Check). It names the PR (Source.Issue) or its head branch
 	// (Source.Ref) and no service.
 	KindMerge Kind = "merge"
+	// KindPolicy asks for the promobot/policy check of one pull request
+	// (Source.Issue) to be judged again: the PR was opened or changed, or
+	// time changed one of its gates.
+	KindPolicy Kind = "policy"
 )
 
 // Valid reports whether k is a known kind.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindUpdate, KindPromote, KindRollback, KindReply, KindMerge:
+	case KindUpdate, KindPromote, KindRollback, KindReply, KindMerge, KindPolicy:
 		return true
 	}
 	return false
@@ -126,6 +130,9 @@ func (in Intent) Command() bool { return in.Source.CommentID != 0 }
 
 // Target returns the target the intent writes to.
 func (in Intent) Target() Target {
+	if in.Kind == KindPolicy {
+		return policyTarget(in)
+	}
 	svc := GroupService
 	if len(in.Services) == 1 && !in.Group {
 		svc = in.Services[0]
@@ -217,6 +224,9 @@ func ValidName(s string) bool { return plainName.MatchString(s) && !strings.Cont
 
 // Validate checks the fields every consumer relies on.
 func (in Intent) Validate() error {
+	if in.Kind == KindPolicy {
+		return validatePolicy(in)
+	}
 	if in.Kind == KindReply {
 		switch {
 		case in.ID == "":

@@ -72,7 +72,7 @@ var classifiers = map[string]classifier{
 	"workflow_run":  handle(classifyWorkflowRun),
 	"push":          handle(classifyPush),
 	"issue_comment": handle(classifyComment),
-	"pull_request":  envelopeOnly("pull_request: merges are not handled yet"),
+	"pull_request":  handle(classifyPullRequest),
 	"ping":          envelopeOnly("ping"),
 	// Installation changes produce no intent: the handler tells
 	// Config.OnInstallation, so that cached installation state is dropped.

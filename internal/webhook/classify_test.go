@@ -99,6 +99,14 @@ func classifyCases() []classifyCase {
 		{"issue-comment-with-installation", "issue_comment", file("issue_comment/created-on-issue-slash-command-with-installation.create-issue-branch.json")},
 		{"pull-request-merged", "pull_request", file("pull_request/closed-merged-with-installation.create-issue-branch.json")},
 		{"pull-request-opened", "pull_request", file("pull_request/opened.octokit.json")},
+		{"pull-request-synchronize", "pull_request", file("pull_request/synchronize.octokit.json")},
+		{"pull-request-reopened", "pull_request", file("pull_request/reopened.octokit.json")},
+		{"pull-request-edited", "pull_request", func(t testing.TB) []byte {
+			return edit(t, payload(t, "pull_request/opened.octokit.json"), `"action": "opened"`, `"action": "edited"`)
+		}},
+		{"pull-request-into-another-branch", "pull_request", func(t testing.TB) []byte {
+			return edit(t, payload(t, "pull_request/synchronize.octokit.json"), `"ref": "master"`, `"ref": "release"`)
+		}},
 		{"check-suite", "check_suite", file("check_suite/completed.octokit.json")},
 	}
 }
@@ -194,6 +202,11 @@ func TestClassifyKeyFields(t *testing.T) {
 		"push-branch-gitops-forced":            {{intent.KindPromote, "jessesuen/test-repo", "octo-app", "dev", "staging", "", "", 0}},
 		"push-branch-gitops-with-installation": {{intent.KindPromote, "Codertocat/Hello-World", "hello", "dev", "staging", "", "", 1}},
 		"push-branch-gitops-ticket-in-commit":  {{intent.KindPromote, "Codertocat/Hello-World", "hello", "dev", "staging", "", "OPS-7", 1}},
+		// A PR into the GitOps repository's base branch asks for its policy check.
+		"pull-request-opened":      {{intent.KindPolicy, "Codertocat/Hello-World", "", "", "", "", "", 1}},
+		"pull-request-synchronize": {{intent.KindPolicy, "Codertocat/Hello-World", "", "", "", "", "", 1}},
+		"pull-request-reopened":    {{intent.KindPolicy, "Codertocat/Hello-World", "", "", "", "", "", 1}},
+		"pull-request-edited":      {{intent.KindPolicy, "Codertocat/Hello-World", "", "", "", "", "", 1}},
 	}
 	for _, tc := range classifyCases() {
 		t.Run(tc.name, func(t *testing.T) {

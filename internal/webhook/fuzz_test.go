@@ -27,7 +27,7 @@ func seedPayloads(f *testing.F, add func(event string, body []byte)) {
 	}
 	hostile := []string{`{}`, `null`, `{"a":[1,2,{"b":null}]}`, `{"ref":"refs/tags/v1","ref":"x"}`, `{"ref":"a","REF":"b"}`, "{\"a\":\"\xff\"}", `{"a":"\ud800"}`, `[[[[`, `{"a":-0.1e+5}`}
 	for _, s := range hostile {
-		for _, event := range []string{"push", "workflow_run", "installation", "installation_repositories", "status", "check_run", "check_suite", "pull_request_review"} {
+		for _, event := range []string{"push", "workflow_run", "installation", "installation_repositories", "status", "check_run", "check_suite", "pull_request_review", "pull_request"} {
 			add(event, []byte(s))
 		}
 	}

@@ -115,7 +115,7 @@ func TestServeHTTP(t *testing.T) {
 			status: 200, outcome: OutcomeIgnored},
 		{name: "issue_comment is not handled yet", d: delivery{event: "issue_comment", id: deliveryID, body: payload(t, "issue_comment/created-on-pr-slash-build.go-playground.json")},
 			status: 202, outcome: OutcomeIgnored},
-		{name: "pull_request is not handled yet", d: delivery{event: "pull_request", id: deliveryID, body: payload(t, "pull_request/closed-merged-with-installation.create-issue-branch.json")},
+		{name: "a closed pull_request asks for nothing", d: delivery{event: "pull_request", id: deliveryID, body: payload(t, "pull_request/closed-merged-with-installation.create-issue-branch.json")},
 			status: 202, outcome: OutcomeIgnored},
 		{name: "workflow run not matching any service", d: delivery{event: "workflow_run", id: deliveryID, body: payload(t, "workflow_run/in_progress.drone.json")},
 			status: 202, outcome: OutcomeIgnored},

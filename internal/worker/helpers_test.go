@@ -14,6 +14,7 @@ import (
 	"github.com/promobot/promobot/internal/checkout"
 	"github.com/promobot/promobot/internal/intent"
 	"github.com/promobot/promobot/internal/planner"
+	"github.com/promobot/promobot/internal/policycheck"
 	"github.com/promobot/promobot/internal/prwriter"
 	"github.com/promobot/promobot/internal/prwriter/prwritertest"
 	"github.com/promobot/promobot/internal/rules"
@@ -130,13 +131,14 @@ type repos struct {
 	merge    *automergetest.Fake // nil: no automerge client
 	checks   planner.Checks
 	commits  checkout.CommitComments
+	policy   policycheck.GitHub
 }
 
 func (r *repos) Open(_ context.Context, in intent.Intent) (checkout.Repo, error) {
 	if r.openErr != nil {
 		return checkout.Repo{}, r.openErr
 	}
-	repo := checkout.Repo{Writer: r.gh, ChatOps: r.chat, Statuses: r.src}
+	repo := checkout.Repo{Writer: r.gh, ChatOps: r.chat, Statuses: r.src, Policy: r.policy}
 	if r.merge != nil {
 		repo.Merge = r.merge
 	}

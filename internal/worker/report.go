@@ -31,6 +31,10 @@ func (w *Worker) reportSource(ctx context.Context, repo checkout.Repo, in intent
 // that started the promotion (the build's commit, or the GitOps commit of
 // a push). Nobody is told twice: a dead letter is never retried.
 func (w *Worker) tell(ctx context.Context, in intent.Intent, cause error, log zerolog.Logger) {
+	if in.Kind == intent.KindPolicy {
+		w.tellPolicy(ctx, in, cause, log)
+		return
+	}
 	if !in.Command() && (in.Source.SHA == "" || !intent.ValidRepo(in.Source.Repo)) {
 		return
 	}

@@ -74,6 +74,8 @@ type Worker struct {
 	Promoted func(Result)
 	// Metrics, when set, counts results and promotion latency.
 	Metrics *Metrics
+	// Policy, when set, judges pull requests' promobot/policy checks.
+	Policy Policy
 }
 
 // Handle processes one delivery and returns its one queue action.
@@ -110,6 +112,9 @@ func (w *Worker) handle(ctx context.Context, in intent.Intent, log zerolog.Logge
 	}
 	if in.Kind == intent.KindMerge {
 		return w.merge(ctx, repo, in, log)
+	}
+	if in.Kind == intent.KindPolicy {
+		return w.policy(ctx, repo, in, log)
 	}
 	if in.Kind != intent.KindReply && !in.Command() {
 		return w.promoted(w.promote(ctx, repo, in, log))

@@ -16,6 +16,10 @@ func TestReinstallWithoutRestart(t *testing.T) {
 	build(t, ctx, h, "PAY-123: first build", 1)
 	expect(t, ctx, h, 0, worker.Committed)
 	expect(t, ctx, h, 1, worker.Opened)
+	// The staging PR's policy check is done with the old installation.
+	if _, err := h.AwaitPolicy(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
 
 	h.GitHub.SetInstallation(4242)
 	if err := h.GitHub.WaitIdle(ctx); err != nil {

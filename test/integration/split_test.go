@@ -103,6 +103,9 @@ func TestSplitTargetsSecondPromotion(t *testing.T) {
 	writes := map[string]int{}
 	total := 0
 	for _, c := range h.GitHub.Calls() {
+		if policyRead[c.Route] {
+			continue // the promobot/policy check of the PRs the promotion updates
+		}
 		if strings.Contains(c.Route, "/git/") || strings.Contains(c.Route, "/pulls") || strings.Contains(c.Route, "/labels") {
 			writes[c.Route]++
 			total++
