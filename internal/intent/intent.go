@@ -23,12 +23,19 @@ const (
 	// KindReply answers a ChatOps comment that asked for help or did not
 	// parse; the worker posts Reply (the webhook itself never calls GitHub).
 	KindReply Kind = "reply"
+	// KindConfig asks a worker to read Repo's own configuration at its
+	// base branch head again (a push changed it): the configuration index
+	// follows, and an invalid one is reported on the commit.
+	KindConfig Kind = "config"
+	// KindNoConfig answers a ChatOps command in a repository without any
+	// configuration, once per repository, with how to add one.
+	KindNoConfig Kind = "noconfig"
 )
 
 // Valid reports whether k is a known kind.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindUpdate, KindPromote, KindRollback, KindReply:
+	case KindUpdate, KindPromote, KindRollback, KindReply, KindConfig, KindNoConfig:
 		return true
 	}
 	return false
@@ -202,7 +209,10 @@ func ValidName(s string) bool { return plainName.MatchString(s) && !strings.Cont
 
 // Validate checks the fields every consumer relies on.
 func (in Intent) Validate() error {
-	if in.Kind == KindReply {
+	if in.Kind == KindConfig {
+		return in.validateConfig()
+	}
+	if in.Kind == KindReply || in.Kind == KindNoConfig {
 		switch {
 		case in.ID == "":
 			return fmt.Errorf("intent: missing id")
@@ -237,6 +247,20 @@ func (in Intent) Validate() error {
 		if !ValidName(s) {
 			return fmt.Errorf("intent %s: invalid service %q", in.ID, s)
 		}
+	}
+	return nil
+}
+
+// validateConfig checks a KindConfig intent: a repository and, when the
+// push named one, the commit.
+func (in Intent) validateConfig() error {
+	switch {
+	case in.ID == "":
+		return fmt.Errorf("intent: missing id")
+	case !ValidRepo(in.Repo):
+		return fmt.Errorf("intent %s: invalid repo %q", in.ID, in.Repo)
+	case len(in.Services) != 0 || in.To != "" || in.Tag != "":
+		return fmt.Errorf("intent %s: a configuration read names no service, environment or tag", in.ID)
 	}
 	return nil
 }
