@@ -70,7 +70,7 @@ const (
 // Commands (ChatOps) always fetch: their Read serves several services and
 // the authorisation, and people are waiting for what they asked for.
 func (s *Source) reuse(ctx context.Context, rs *rules.Rules, in intent.Intent, cloneURL string, creds gitmirror.Credentials, branch string, asked time.Time, inst *ghapp.Installation) (Tree, bool, error) {
-	if in.Command() || in.Kind == intent.KindReply {
+	if in.Command() || in.Kind == intent.KindReply || in.Kind == intent.KindConfig {
 		return Tree{}, false, nil
 	}
 	commit := gitopsCommit(in)

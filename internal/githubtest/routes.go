@@ -26,6 +26,8 @@ func (s *Server) routes() []route {
 		rt("GET", "/app/installations/{installation_id}", modeJWT, s.handleGetInstallation),
 		rt("POST", "/app/installations/{installation_id}/access_tokens", modeJWT, s.handleAccessToken),
 		rt("GET", R+"/installation", modeJWT, s.handleRepoInstallation),
+		rt("GET", "/app/installations", modeJWT, s.handleListInstallations),
+		rt("GET", "/installation/repositories", modeToken, s.handleInstallationRepos),
 
 		// Webhook deliveries (deliveries.go): the App's hook, a repository's hooks.
 		rt("GET", "/app/hook/deliveries", modeJWT, s.handleListAppDeliveries),

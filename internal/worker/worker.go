@@ -67,6 +67,8 @@ type Worker struct {
 	Now    func() time.Time
 	// Observe, when set, sees every result (tests and the demo wait on it).
 	Observe func(Result)
+	// Once, when set, remembers replies given once per repository (config.go).
+	Once Once
 }
 
 // Handle processes one delivery and returns its one queue action.
@@ -97,6 +99,9 @@ func (w *Worker) handle(ctx context.Context, in intent.Intent, log zerolog.Logge
 	repo, err := w.Repos.Open(ctx, in)
 	if err != nil {
 		return res, err
+	}
+	if in.Kind == intent.KindConfig || in.Kind == intent.KindNoConfig {
+		return w.config(ctx, repo, in, log)
 	}
 	if in.Kind != intent.KindReply && !in.Command() {
 		return w.promote(ctx, repo, in, log)
