@@ -31,6 +31,7 @@ import (
 	"github.com/promobot/promobot/internal/gitmirror"
 	"github.com/promobot/promobot/internal/prwriter"
 	"github.com/promobot/promobot/internal/queue"
+	"github.com/promobot/promobot/internal/repoindex"
 	"github.com/promobot/promobot/internal/rules"
 	"github.com/promobot/promobot/internal/webhook"
 	"github.com/promobot/promobot/internal/worker"
@@ -90,6 +91,9 @@ type App struct {
 	q        *queue.Queue
 	rules    *rules.Store
 	github   *ghapp.Clients // the workers' GitHub clients; nil without workers
+	// index of the repositories' own configurations (repoindex.go)
+	index     *repoindex.Index
+	indexStop context.CancelFunc
 
 	stop     context.CancelFunc
 	closing  atomic.Bool
@@ -164,6 +168,9 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open queue: %w", err)
 	}
+	if a.index, a.indexStop, err = openIndex(ctx, a.nc, qcfg.Replicas, log); err != nil {
+		return nil, err
+	}
 
 	mux := http.NewServeMux()
 	if cfg.Webhook {
@@ -171,6 +178,7 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 			Secret: cfg.WebhookSecret, Insecure: cfg.Insecure, Rules: a.rules.Current,
 			Publisher: a.q, Log: log, Registerer: reg,
 			OnInstallation: announceInstallations(a.nc),
+			RepoConfigs:    &webhookConfigs{idx: a.index}, RepoConfigPath: cfg.RepoConfigPath,
 		})
 		if err != nil {
 			return nil, err
@@ -212,12 +220,17 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		if bud != nil {
 			w.Budget = bud
 		}
+		w.Once = kvOnce{a.q.State()}
+		w.Repos.(*checkout.Source).Index = checkoutIndex{a.index}
 		a.consumed = make(chan error, 1)
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
 			a.consumed <- a.q.Consume(runCtx, cfg.Workers, func(ctx context.Context, d *queue.Delivery) queue.Outcome { return w.Handle(ctx, d) })
 		}()
+		if err := a.startIndexScan(runCtx, clients); err != nil {
+			return nil, err
+		}
 	}
 	a.wg.Add(1)
 	go func() {
@@ -293,6 +306,9 @@ func (a *App) close() {
 	a.closing.Store(true)
 	if a.stop != nil {
 		a.stop()
+	}
+	if a.indexStop != nil {
+		a.indexStop()
 	}
 	if a.nc != nil {
 		if err := a.nc.Drain(); err != nil {

@@ -15,7 +15,6 @@ package repoindex
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -266,23 +265,4 @@ func compile(server *rules.Rules, e Entry) Config {
 	}
 	c.Rules = rs
 	return c
-}
-
-// ErrorsOf renders errs for an entry.
-func ErrorsOf(err error) []string {
-	var errs rules.Errors
-	if !errors.As(err, &errs) {
-		if err == nil {
-			return nil
-		}
-		return []string{err.Error()}
-	}
-	out := make([]string, 0, min(len(errs), maxErrors))
-	for _, e := range errs {
-		if len(out) == maxErrors {
-			break
-		}
-		out = append(out, e.Error())
-	}
-	return out
 }
