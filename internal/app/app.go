@@ -55,8 +55,10 @@ type Config struct {
 	Log           zerolog.Logger
 	// RulesReload is how often the rules file is checked for changes (default 10s).
 	RulesReload time.Duration
-	// Observe, when set, sees every handled intent (tests and the demo).
-	Observe func(worker.Result)
+	// Observe, when set, sees every handled intent (tests and the demo)
+	// but configuration reads, which ObserveIndex sees.
+	Observe      func(worker.Result)
+	ObserveIndex func(worker.Result)
 	// Queue overrides queue settings (tests).
 	Queue queue.Config
 	// GitHubRetry configures retries and pacing of GitHub calls (tests and
@@ -215,7 +217,7 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 			Repos:    &checkout.Source{Clients: clients, Mirrors: gitmirror.New(filepath.Join(cfg.DataDir, "mirrors")), Rules: a.rules.Current, RepoConfigPath: cfg.RepoConfigPath, Log: log},
 			Writer:   &prwriter.Writer{State: kvState{a.q.State()}},
 			Commands: &chatops.Commands{Replies: kvState{a.q.State()}, Log: log, Self: clients.Identity},
-			Log:      log, Now: time.Now, Observe: cfg.Observe,
+			Log:      log, Now: time.Now, Observe: splitObserve(cfg),
 		}
 		if bud != nil {
 			w.Budget = bud

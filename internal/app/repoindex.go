@@ -20,6 +20,7 @@ import (
 	"github.com/promobot/promobot/internal/repoindex"
 	"github.com/promobot/promobot/internal/rules"
 	"github.com/promobot/promobot/internal/webhook"
+	"github.com/promobot/promobot/internal/worker"
 )
 
 // openIndex opens the repository configuration index and loads it; it is
@@ -254,4 +255,21 @@ func (a *App) startIndexScan(ctx context.Context, clients *ghapp.Clients) error 
 		s.run(ctx)
 	}()
 	return nil
+}
+
+// splitObserve routes the results of configuration reads (housekeeping of
+// the index) to ObserveIndex and every other result to Observe.
+func splitObserve(cfg Config) func(worker.Result) {
+	if cfg.Observe == nil && cfg.ObserveIndex == nil {
+		return nil
+	}
+	return func(r worker.Result) {
+		f := cfg.Observe
+		if r.Intent.Kind == intent.KindConfig {
+			f = cfg.ObserveIndex
+		}
+		if f != nil {
+			f(r)
+		}
+	}
 }

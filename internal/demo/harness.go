@@ -87,6 +87,9 @@ type Harness struct {
 	mu      sync.Mutex
 	results []worker.Result
 	notify  chan struct{}
+	// configuration reads (app.Config.ObserveIndex)
+	indexed     []worker.Result
+	indexNotify chan struct{}
 }
 
 // Start creates the sample repositories and starts both servers.
@@ -117,7 +120,7 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start github test server: %w", err)
 	}
-	h := &Harness{GitHub: gh, Secret: secret, PrivateKey: keyPEM, notify: make(chan struct{}, 1)}
+	h := &Harness{GitHub: gh, Secret: secret, PrivateKey: keyPEM, notify: make(chan struct{}, 1), indexNotify: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			h.Close()
@@ -169,7 +172,7 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	h.App, err = app.Start(ctx, app.Config{
 		RulesPath: h.RulesPath, Listen: "127.0.0.1:0", DataDir: filepath.Join(o.Dir, "promobot"), NATSURL: o.NATSURL,
 		GitHubAPIURL: apiURL, AppID: AppID, PrivateKey: keyPEM, WebhookSecret: secret,
-		Workers: o.Workers, Webhook: true, Worker: true, Log: o.Log, Observe: h.observe,
+		Workers: o.Workers, Webhook: true, Worker: true, Log: o.Log, Observe: h.observe, ObserveIndex: h.observeIndex,
 		Queue: o.Queue, GitHubRetry: retry,
 	})
 	if err != nil {
@@ -209,6 +212,36 @@ func (h *Harness) observe(r worker.Result) {
 	select {
 	case h.notify <- struct{}{}:
 	default:
+	}
+}
+
+func (h *Harness) observeIndex(r worker.Result) {
+	h.mu.Lock()
+	h.indexed = append(h.indexed, r)
+	h.mu.Unlock()
+	select {
+	case h.indexNotify <- struct{}{}:
+	default:
+	}
+}
+
+// AwaitIndexed waits for a configuration read of repo (a push changed its
+// configuration, or the start-up scan found it) and returns its result.
+func (h *Harness) AwaitIndexed(ctx context.Context, repo string, ok func(worker.Result) bool) (worker.Result, error) {
+	for {
+		h.mu.Lock()
+		for _, r := range h.indexed {
+			if r.Intent.Repo == repo && (ok == nil || ok(r)) {
+				h.mu.Unlock()
+				return r, nil
+			}
+		}
+		h.mu.Unlock()
+		select {
+		case <-h.indexNotify:
+		case <-ctx.Done():
+			return worker.Result{}, fmt.Errorf("waiting for a configuration read of %s: %w", repo, ctx.Err())
+		}
 	}
 }
 
