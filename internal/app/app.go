@@ -224,6 +224,7 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		}
 		w.Once = kvOnce{a.q.State()}
 		w.Repos.(*checkout.Source).Index = checkoutIndex{a.index}
+		w.ConfigChecks = w.Repos.(*checkout.Source)
 		a.consumed = make(chan error, 1)
 		a.wg.Add(1)
 		go func() {

@@ -30,12 +30,16 @@ const (
 	// KindNoConfig answers a ChatOps command in a repository without any
 	// configuration, once per repository, with how to add one.
 	KindNoConfig Kind = "noconfig"
+	// KindConfigCheck asks for the promobot/config check run of a pull
+	// request (Source.Issue, head Source.SHA) that may change Repo's
+	// configuration.
+	KindConfigCheck Kind = "configcheck"
 )
 
 // Valid reports whether k is a known kind.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindUpdate, KindPromote, KindRollback, KindReply, KindConfig, KindNoConfig:
+	case KindUpdate, KindPromote, KindRollback, KindReply, KindConfig, KindNoConfig, KindConfigCheck:
 		return true
 	}
 	return false
@@ -186,6 +190,7 @@ var (
 	digest    = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
 	repoName  = regexp.MustCompile(`^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$`)
 	plainName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	hexSHA    = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
 )
 
 // ValidTag reports whether t is a valid OCI tag.
@@ -209,7 +214,7 @@ func ValidName(s string) bool { return plainName.MatchString(s) && !strings.Cont
 
 // Validate checks the fields every consumer relies on.
 func (in Intent) Validate() error {
-	if in.Kind == KindConfig {
+	if in.Kind == KindConfig || in.Kind == KindConfigCheck {
 		return in.validateConfig()
 	}
 	if in.Kind == KindReply || in.Kind == KindNoConfig {
@@ -261,6 +266,8 @@ func (in Intent) validateConfig() error {
 		return fmt.Errorf("intent %s: invalid repo %q", in.ID, in.Repo)
 	case len(in.Services) != 0 || in.To != "" || in.Tag != "":
 		return fmt.Errorf("intent %s: a configuration read names no service, environment or tag", in.ID)
+	case in.Kind == KindConfigCheck && (in.Source.Issue <= 0 || !hexSHA.MatchString(in.Source.SHA)):
+		return fmt.Errorf("intent %s: a configuration check needs a pull request and its head commit", in.ID)
 	}
 	return nil
 }

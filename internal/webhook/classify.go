@@ -72,7 +72,7 @@ var classifiers = map[string]classifier{
 	"workflow_run":  handleSets(classifyWorkflowRunSets),
 	"push":          handleSets(classifyPushSets),
 	"issue_comment": handleSets(classifyCommentSets),
-	"pull_request":  envelopeOnly("pull_request: merges are not handled yet"),
+	"pull_request":  handleSets(classifyPullRequestSets),
 	"ping":          envelopeOnly("ping"),
 	// Installation changes produce no intent: the handler tells
 	// Config.OnInstallation, so that cached installation state is dropped.

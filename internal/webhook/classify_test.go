@@ -194,6 +194,8 @@ func TestClassifyKeyFields(t *testing.T) {
 		"push-branch-gitops-forced":            {{intent.KindPromote, "jessesuen/test-repo", "octo-app", "dev", "staging", "", "", 0}},
 		"push-branch-gitops-with-installation": {{intent.KindPromote, "Codertocat/Hello-World", "hello", "dev", "staging", "", "", 1}},
 		"push-branch-gitops-ticket-in-commit":  {{intent.KindPromote, "Codertocat/Hello-World", "hello", "dev", "staging", "", "OPS-7", 1}},
+		// a pull request into a GitOps repository's base branch: its promobot/config check
+		"pull-request-opened": {{intent.KindConfigCheck, "Codertocat/Hello-World", "", "", "", "", "", 1}},
 	}
 	for _, tc := range classifyCases() {
 		t.Run(tc.name, func(t *testing.T) {

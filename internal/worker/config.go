@@ -28,6 +28,9 @@ type Once interface {
 // intent's answer, not its failure.
 func (w *Worker) config(ctx context.Context, repo checkout.Repo, in intent.Intent, log zerolog.Logger) (Result, error) {
 	res := Result{Intent: in}
+	if in.Kind == intent.KindConfigCheck {
+		return w.configCheck(ctx, in, log)
+	}
 	tree, err := repo.Read(ctx)
 	switch {
 	case errors.Is(err, checkout.ErrIgnored):
@@ -94,4 +97,38 @@ func generatesIn(gens []rules.Generator, repo string) bool {
 		}
 	}
 	return false
+}
+
+// ConfigChecks writes the promobot/config check run of a pull request
+// that changes the configuration (checkout.Source.CheckPullRequest).
+type ConfigChecks interface {
+	CheckPullRequest(ctx context.Context, in intent.Intent) (checkout.PRConfigCheck, error)
+}
+
+// configCheck judges a pull request's configuration under its lease, so
+// two deliveries about one pull request never write its check at once.
+func (w *Worker) configCheck(ctx context.Context, in intent.Intent, log zerolog.Logger) (Result, error) {
+	res := Result{Intent: in, PR: in.Source.Issue, PRURL: in.Source.PRURL}
+	if w.ConfigChecks == nil {
+		res.Outcome, res.Reason = Skipped, "configuration checks are not enabled in this worker"
+		return res, nil
+	}
+	ctx, release, err := w.Holder.Hold(ctx, fmt.Sprintf("configcheck/%s/%d", in.Repo, in.Source.Issue))
+	if err != nil {
+		return res, err
+	}
+	defer release()
+	out, err := w.ConfigChecks.CheckPullRequest(ctx, in)
+	switch {
+	case err != nil:
+		return res, err
+	case out.Skip != "":
+		res.Outcome, res.Reason = Skipped, out.Skip
+	case out.Conclusion == "failure":
+		res.Outcome, res.Reason = Refused, fmt.Sprintf("%s failure on #%d: %d annotations", checkout.ConfigCheckName, in.Source.Issue, out.Annotated)
+	default:
+		res.Outcome, res.Reason = Updated, fmt.Sprintf("%s %s on #%d", checkout.ConfigCheckName, out.Conclusion, in.Source.Issue)
+	}
+	log.Debug().Int("pr", in.Source.Issue).Str("conclusion", out.Conclusion).Int64("check_run", out.CheckRun).Msg("configuration check written")
+	return res, nil
 }

@@ -69,6 +69,8 @@ type Worker struct {
 	Observe func(Result)
 	// Once, when set, remembers replies given once per repository (config.go).
 	Once Once
+	// ConfigChecks, when set, writes promobot/config on pull requests (config.go).
+	ConfigChecks ConfigChecks
 }
 
 // Handle processes one delivery and returns its one queue action.
@@ -100,7 +102,7 @@ func (w *Worker) handle(ctx context.Context, in intent.Intent, log zerolog.Logge
 	if err != nil {
 		return res, err
 	}
-	if in.Kind == intent.KindConfig || in.Kind == intent.KindNoConfig {
+	if in.Kind == intent.KindConfig || in.Kind == intent.KindNoConfig || in.Kind == intent.KindConfigCheck {
 		return w.config(ctx, repo, in, log)
 	}
 	if in.Kind != intent.KindReply && !in.Command() {

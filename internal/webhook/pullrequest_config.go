@@ -1,0 +1,74 @@
+package webhook
+
+import (
+	"fmt"
+
+	"github.com/promobot/promobot/internal/intent"
+)
+
+// prEvent is what the configuration check reads of a pull_request delivery.
+type prEvent struct {
+	Action       string       `json:"action"`
+	Number       int64        `json:"number"`
+	Installation installation `json:"installation"`
+	PullRequest  struct {
+		State   string `json:"state"`
+		HTMLURL string `json:"html_url"`
+		Title   string `json:"title"`
+		Head    struct {
+			SHA string `json:"sha"`
+		} `json:"head"`
+		Base struct {
+			Ref string `json:"ref"`
+		} `json:"base"`
+	} `json:"pull_request"`
+	Repository struct {
+		FullName string `json:"full_name"`
+		HTMLURL  string `json:"html_url"`
+	} `json:"repository"`
+}
+
+// configCheckActions are the pull_request actions after which the head
+// may change the configuration differently.
+var configCheckActions = map[string]bool{"opened": true, "synchronize": true, "reopened": true}
+
+// classifyPullRequestSets asks for the promobot/config check of an open
+// pull request into the base branch of a repository promobot knows (one
+// with services in the rules file, or indexed with or without a
+// configuration of its own): whether it changes the configuration file
+// is read by the worker, as the payload does not list files.
+func classifyPullRequestSets(sets *ruleSets, d Delivery, ev *prEvent, c *classification) error {
+	repo := ev.Repository.FullName
+	c.action, c.repo = ev.Action, repo
+	c.setInstallation(ev.Installation.ID)
+	_, indexed := sets.lookup(repo)
+	switch {
+	case !configCheckActions[ev.Action]:
+		c.note = "pull_request " + ev.Action + ": no configuration check"
+		return nil
+	case ev.PullRequest.State != "open":
+		c.note = "pull request not open"
+		return nil
+	case !indexed && len(sets.server.ServicesIn(repo)) == 0 && !generates(sets.server, repo):
+		c.note = "not a gitops repository"
+		return nil
+	case ev.PullRequest.Base.Ref != sets.baseBranch(repo):
+		c.note = "pull request not into the base branch"
+		return nil
+	case !intent.ValidRepo(repo):
+		return fmt.Errorf("%w: repository %q", ErrInvalid, repo)
+	case ev.Number <= 0 || ev.Number > 1<<31-1:
+		return fmt.Errorf("%w: pull request number %d", ErrInvalid, ev.Number)
+	case !validSHA(ev.PullRequest.Head.SHA):
+		return fmt.Errorf("%w: head sha %q", ErrInvalid, ev.PullRequest.Head.SHA)
+	}
+	c.intents = append(c.intents, intent.Intent{
+		ID: intent.MsgID(d.ID, 0), Kind: intent.KindConfigCheck, DeliveryID: d.ID, Event: d.Event,
+		InstallationID: c.installation, Repo: repo, CreatedAt: d.Received,
+		Source: intent.SourceRef{
+			Repo: repo, SHA: ev.PullRequest.Head.SHA, Issue: int(ev.Number), PRURL: ev.PullRequest.HTMLURL,
+			Message: truncate(ev.PullRequest.Title, maxMessage), HTMLBase: htmlBase(ev.Repository.HTMLURL, repo),
+		},
+	})
+	return nil
+}
