@@ -258,14 +258,15 @@ func (a *App) startIndexScan(ctx context.Context, clients *ghapp.Clients) error 
 }
 
 // splitObserve routes the results of configuration reads (housekeeping of
-// the index) to ObserveIndex and every other result to Observe.
+// the index) and of configuration checks of pull requests that do not
+// change the configuration to ObserveIndex, every other result to Observe.
 func splitObserve(cfg Config) func(worker.Result) {
 	if cfg.Observe == nil && cfg.ObserveIndex == nil {
 		return nil
 	}
 	return func(r worker.Result) {
 		f := cfg.Observe
-		if r.Intent.Kind == intent.KindConfig {
+		if r.Intent.Kind == intent.KindConfig || r.Intent.Kind == intent.KindConfigCheck && r.Outcome == worker.Skipped {
 			f = cfg.ObserveIndex
 		}
 		if f != nil {

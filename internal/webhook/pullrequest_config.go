@@ -12,9 +12,10 @@ type prEvent struct {
 	Number       int64        `json:"number"`
 	Installation installation `json:"installation"`
 	PullRequest  struct {
-		State   string `json:"state"`
-		HTMLURL string `json:"html_url"`
-		Title   string `json:"title"`
+		State   string  `json:"state"`
+		HTMLURL string  `json:"html_url"`
+		User    account `json:"user"`
+		Title   string  `json:"title"`
 		Head    struct {
 			SHA string `json:"sha"`
 		} `json:"head"`
@@ -36,7 +37,8 @@ var configCheckActions = map[string]bool{"opened": true, "synchronize": true, "r
 // pull request into the base branch of a repository promobot knows (one
 // with services in the rules file, or indexed with or without a
 // configuration of its own): whether it changes the configuration file
-// is read by the worker, as the payload does not list files.
+// is read by the worker, as the payload does not list files. Pull
+// requests opened by bots are not checked.
 func classifyPullRequestSets(sets *ruleSets, d Delivery, ev *prEvent, c *classification) error {
 	repo := ev.Repository.FullName
 	c.action, c.repo = ev.Action, repo
@@ -48,6 +50,11 @@ func classifyPullRequestSets(sets *ruleSets, d Delivery, ev *prEvent, c *classif
 		return nil
 	case ev.PullRequest.State != "open":
 		c.note = "pull request not open"
+		return nil
+	case isBot(ev.PullRequest.User.Login, ev.PullRequest.User.Type):
+		// promobot's own promotion PRs, above all: they never change the
+		// configuration, and each update would cost a listing of its files.
+		c.note = "pull request by a bot"
 		return nil
 	case !indexed && len(sets.server.ServicesIn(repo)) == 0 && !generates(sets.server, repo):
 		c.note = "not a gitops repository"

@@ -168,6 +168,38 @@ func TestTeamRepositoriesPromoteFromWebhooks(t *testing.T) {
 		t.Fatalf("push gave %s %s→%s %s (%s), want acme/team-b dev→frozen refused by the policy's window", r.Intent.Repo, r.Intent.From, r.Intent.To, r.Outcome, r.Reason)
 	}
 
+	// A pull request that weakens the policy in team B gets promobot/config
+	// failure, annotated on the offending line.
+	weak := strings.Replace(teamBAuto, "  - { name: prod-eu }\n", "  - { name: prod-eu, ticket: { required: false } }\n", 1)
+	head, err := gh.Commit("acme/team-b", "no-tickets", map[string]*string{".github/promobot.yaml": &weak}, "no tickets in prod-eu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gh.OpenPullRequest("acme/team-b", "no-tickets", "main", "No tickets in prod-eu", "", "dave"); err != nil {
+		t.Fatal(err)
+	}
+	r = expect(t, ctx, h, 2, worker.Refused)
+	if r.Intent.Repo != "acme/team-b" || r.Intent.Source.SHA != head {
+		t.Fatalf("result #2 is %s on %s@%s, want the configuration check of the pull request's head", r.Intent.Kind, r.Intent.Repo, r.Intent.Source.SHA)
+	}
+	var checks []string
+	for _, cr := range gh.CheckRuns("acme/team-b", head) {
+		if cr.Name != checkout.ConfigCheckName {
+			continue
+		}
+		checks = append(checks, cr.Conclusion)
+		if len(cr.Annotations) != 1 {
+			t.Fatalf("annotations %+v, want one", cr.Annotations)
+		}
+		a := cr.Annotations[0]
+		if a.Path != ".github/promobot.yaml" || a.StartLine != 5 || a.Level != "failure" || a.Title != "weakens the organisation policy" {
+			t.Errorf("annotation %+v, want a failure on .github/promobot.yaml line 5 that weakens the organisation policy", a)
+		}
+	}
+	if len(checks) != 1 || checks[0] != "failure" {
+		t.Fatalf("%s check runs on the head: %v, want one failure", checkout.ConfigCheckName, checks)
+	}
+
 	// A push breaks team A's configuration: read, reported, indexed as invalid.
 	broken := strings.Replace(teamABuilds, "  - name: prod\n", "  - name: prod\n    autoMerge: true\n", 1)
 	bad, err := gh.Commit("acme/team-a", "main", map[string]*string{".github/promobot.yaml": &broken}, "let prod merge itself")
@@ -202,8 +234,8 @@ func TestTeamRepositoriesPromoteFromWebhooks(t *testing.T) {
 	if _, err := gh.Commit("acme/team-b", "main", map[string]*string{"apps/billing/dev/kustomization.yaml": &frozen}, "billing v3.2.0 to dev"); err != nil {
 		t.Fatal(err)
 	}
-	if r = expect(t, ctx, h, 2, worker.Refused); r.Intent.Repo != "acme/team-b" {
-		t.Fatalf("result #2 is for %s, want acme/team-b", r.Intent.Repo)
+	if r = expect(t, ctx, h, 3, worker.Refused); r.Intent.Repo != "acme/team-b" {
+		t.Fatalf("result #3 is for %s, want acme/team-b", r.Intent.Repo)
 	}
 }
 
