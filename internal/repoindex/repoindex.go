@@ -83,6 +83,7 @@ type Index struct {
 	mu      sync.Mutex
 	entries map[string]Entry // by lower-case repository
 	version uint64           // bumped on every change of entries
+	bumped  chan struct{}    // closed (and replaced) at each bump
 	// the compiled list for one (server rules, version)
 	server   *rules.Rules
 	compiled uint64
@@ -105,7 +106,7 @@ func Open(ctx context.Context, js jetstream.JetStream, replicas int, log zerolog
 	if err != nil {
 		return nil, fmt.Errorf("repoindex: bucket %s: %w", Bucket, err)
 	}
-	return &Index{kv: kv, log: log, entries: map[string]Entry{}}, nil
+	return &Index{kv: kv, log: log, entries: map[string]Entry{}, bumped: make(chan struct{})}, nil
 }
 
 func key(repo string) string { return queue.EscapeKey(strings.ToLower(repo)) }
@@ -160,7 +161,21 @@ func (x *Index) set(lk string, e Entry) {
 		return
 	}
 	x.entries[lk] = e
+	x.bump()
+}
+
+// bump records a change; x.mu is held.
+func (x *Index) bump() {
 	x.version++
+	close(x.bumped)
+	x.bumped = make(chan struct{})
+}
+
+// changed returns a channel closed at the next change.
+func (x *Index) changed() <-chan struct{} {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.bumped
 }
 
 // Watch loads every entry, then follows the bucket's changes until ctx
@@ -214,7 +229,7 @@ func (x *Index) apply(u jetstream.KeyValueEntry) {
 		for lk, e := range x.entries {
 			if key(e.Repo) == u.Key() {
 				delete(x.entries, lk)
-				x.version++
+				x.bump()
 			}
 		}
 		x.mu.Unlock()
