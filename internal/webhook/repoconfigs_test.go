@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -161,4 +162,50 @@ func TestClassifyWithTheIndex(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzClassifyWithIndex: with repository configurations indexed (valid,
+// invalid, none), random events never panic, intents are numbered in
+// order and validate, and a repository with an invalid configuration gets
+// no intent but a configuration read or check.
+func FuzzClassifyWithIndex(f *testing.F) {
+	seedPayloads(f, func(event string, body []byte) { f.Add(event, body) })
+	for _, s := range []struct{ event, body string }{
+		{"workflow_run", workflowRunPayload("acme/app")},
+		{"push", pushPayload("acme/team-b", "main", ".github/promobot.yaml", "apps/x")},
+		{"push", pushPayload("acme/team-a", "main", "apps/orders/dev/kustomization.yaml")},
+		{"issue_comment", commentPayload("acme/quiet", "/promote prod")},
+		{"pull_request", prPayload("acme/team-b", "dave", "User")},
+	} {
+		f.Add(s.event, []byte(s.body))
+	}
+	server, err := rules.Parse("rules.yaml", []byte(indexServerRules))
+	if err != nil {
+		f.Fatal(err)
+	}
+	teamA, err := rules.ParseRepoConfig(rules.ConfigSource{Repo: "acme/team-a", Path: rules.DefaultRepoConfigPath}, []byte(indexTeamA), server.Policy)
+	if err != nil {
+		f.Fatal(err)
+	}
+	idx := fakeIndex{{Repo: "acme/quiet"}, {Repo: "acme/team-a", Rules: teamA}, {Repo: "acme/team-b", Invalid: true}}
+	f.Fuzz(func(t *testing.T, event string, body []byte) {
+		c, err := classify(&ruleSets{server: server, repos: idx}, Delivery{Event: event, ID: "fuzz-1", Payload: body, Received: fixedNow})
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrInvalid) {
+				t.Fatalf("unclassified error: %v", err)
+			}
+			return
+		}
+		for i, in := range c.intents {
+			if in.ID != intent.MsgID("fuzz-1", i) {
+				t.Fatalf("intent %d has id %q", i, in.ID)
+			}
+			if err := in.Validate(); err != nil {
+				t.Fatalf("invalid intent: %v", err)
+			}
+			if strings.EqualFold(in.Repo, "acme/team-b") && in.Kind != intent.KindConfig && in.Kind != intent.KindConfigCheck {
+				t.Fatalf("%s intent for a repository with an invalid configuration", in.Kind)
+			}
+		}
+	})
 }
