@@ -209,3 +209,42 @@ func FuzzClassifyWithIndex(f *testing.F) {
 		}
 	})
 }
+
+// benchIndex is n indexed team repositories, each with its own service
+// built from acme/app-<i>.
+func benchIndex(b *testing.B, server *rules.Rules, n int) fakeIndex {
+	idx := make(fakeIndex, 0, n)
+	for i := range n {
+		repo := fmt.Sprintf("acme/team-%03d", i)
+		cfg := strings.ReplaceAll(indexTeamA, "acme/app", fmt.Sprintf("acme/app-%03d", i))
+		rs, err := rules.ParseRepoConfig(rules.ConfigSource{Repo: repo, Path: rules.DefaultRepoConfigPath}, []byte(cfg), server.Policy)
+		if err != nil {
+			b.Fatal(err)
+		}
+		idx = append(idx, RepoConfig{Repo: repo, Rules: rs})
+	}
+	return idx
+}
+
+// BenchmarkClassifyBuildIndex measures classifying one build (a
+// workflow_run of a source repository) against the server's rules and 0,
+// 10 or 100 indexed repository configurations, one of which builds it.
+func BenchmarkClassifyBuildIndex(b *testing.B) {
+	server, err := rules.Parse("rules.yaml", []byte(indexServerRules))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{0, 10, 100} {
+		b.Run(fmt.Sprintf("repos=%d", n), func(b *testing.B) {
+			sets := &ruleSets{server: server, repos: benchIndex(b, server, n)}
+			body := []byte(workflowRunPayload("acme/app-005"))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := classify(sets, Delivery{Event: "workflow_run", ID: "b-1", Payload: body, Received: fixedNow}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
