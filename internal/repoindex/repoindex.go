@@ -88,6 +88,15 @@ type Index struct {
 	server   *rules.Rules
 	compiled uint64
 	list     []Config
+	// each entry compiled with server, kept while neither changes: a new
+	// commit of one repository compiles that repository alone
+	byRepo map[string]compiledEntry
+}
+
+type compiledEntry struct {
+	commit, path string
+	state        State
+	c            Config
 }
 
 // Open creates or updates the bucket and returns the index (empty until
@@ -254,10 +263,20 @@ func (x *Index) Configs(server *rules.Rules) (uint64, []Config) {
 	if x.list != nil && x.server == server && x.compiled == x.version {
 		return x.version, x.list
 	}
-	list := make([]Config, 0, len(x.entries))
-	for _, e := range x.entries {
-		list = append(list, compile(server, e))
+	if x.server != server {
+		x.byRepo = nil
 	}
+	byRepo := make(map[string]compiledEntry, len(x.entries))
+	list := make([]Config, 0, len(x.entries))
+	for lk, e := range x.entries {
+		ce, ok := x.byRepo[lk]
+		if !ok || ce.commit != e.Commit || ce.path != e.Path || ce.state != e.State {
+			ce = compiledEntry{commit: e.Commit, path: e.Path, state: e.State, c: compile(server, e)}
+		}
+		byRepo[lk] = ce
+		list = append(list, ce.c)
+	}
+	x.byRepo = byRepo
 	sort.Slice(list, func(i, j int) bool { return strings.ToLower(list[i].Repo) < strings.ToLower(list[j].Repo) })
 	x.server, x.compiled, x.list = server, x.version, list
 	return x.version, list

@@ -135,4 +135,14 @@ func TestIndexFollowsWrites(t *testing.T) {
 	if v1 != v2 || &l1[0] != &l2[0] {
 		t.Error("an unchanged index is compiled again")
 	}
+	// A new commit of one repository compiles that repository alone.
+	teamARules := l1[2].Rules
+	if err := writer.Put(ctx, Entry{Repo: "acme/quiet", Path: ".github/promobot.yaml", Commit: "c5", State: Valid, Config: []byte(teamA)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, reader, func() bool { _, l := reader.Configs(rs); return l[1].State == Valid })
+	_, l3 := reader.Configs(rs)
+	if l3[2].Repo != "acme/team-a" || l3[2].Rules != teamARules {
+		t.Error("an unchanged repository was compiled again")
+	}
 }
