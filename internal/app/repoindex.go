@@ -243,17 +243,22 @@ func (s *indexScan) scanOnInstallations(ctx context.Context, nc *nats.Conn) (*na
 	return sub, nil
 }
 
-// startIndexScan scans once now and again on installation changes.
+// startScanWait bounds the start-up scan: a GitHub that does not answer
+// delays the start by this much at most (the scan runs again on the next
+// installation change or restart).
+const startScanWait = 15 * time.Second
+
+// startIndexScan scans once now, before Start returns (its few listing
+// calls are over before anything else asks GitHub), and again on
+// installation changes.
 func (a *App) startIndexScan(ctx context.Context, clients *ghapp.Clients) error {
 	s := &indexScan{idx: a.index, installed: ghInstalled{clients}, q: a.q, log: a.log, now: time.Now}
 	if _, err := s.scanOnInstallations(ctx, a.nc); err != nil {
 		return err
 	}
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		s.run(ctx)
-	}()
+	sctx, cancel := context.WithTimeout(ctx, startScanWait)
+	defer cancel()
+	s.run(sctx)
 	return nil
 }
 
