@@ -103,7 +103,7 @@ func changedStatus(ctx context.Context, gh *github.Client, owner, name string, n
 }
 
 // writeCheckRun creates the completed check run, or updates the one of
-// that name already on sha.
+// that name already on sha (not at all when it already says the same).
 func writeCheckRun(ctx context.Context, gh *github.Client, owner, name, sha string, chk ConfigCheck) (int64, error) {
 	out := &github.CheckRunOutput{Title: github.String(chk.Title), Summary: github.String(chk.Summary)}
 	for _, a := range chk.Annotations {
@@ -120,6 +120,13 @@ func writeCheckRun(ctx context.Context, gh *github.Client, owner, name, sha stri
 	for _, r := range runs.CheckRuns {
 		if r.GetName() != ConfigCheckName {
 			continue
+		}
+		if r.GetStatus() == "completed" && r.GetConclusion() == chk.Conclusion && r.GetOutput().GetTitle() == chk.Title {
+			return r.GetID(), nil // a redelivery: the verdict is written
+		}
+		if r.GetOutput().GetAnnotationsCount() > 0 {
+			// GitHub appends an update's annotations to the run's own.
+			out.Annotations = nil
 		}
 		_, _, err := gh.Checks.UpdateCheckRun(ctx, owner, name, r.GetID(), github.UpdateCheckRunOptions{
 			Name: ConfigCheckName, Status: github.String("completed"), Conclusion: github.String(chk.Conclusion),
