@@ -240,3 +240,44 @@ func TestTeamRepositoriesPromoteFromWebhooks(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// TestUnconfiguredRepositoryAnsweredOnce: commands in a repository that has
+// the App installed but no configuration get one answer, with how to add
+// one; later commands there get none.
+func TestUnconfiguredRepositoryAnsweredOnce(t *testing.T) {
+	h, ctx := startWith(t, demo.Options{})
+	gh := h.GitHub
+	if err := gh.CreateRepo("acme/website", "main", map[string]string{"index.html": "<p>hi</p>\n"}); err != nil {
+		t.Fatal(err)
+	}
+	issue, err := gh.CreateIssue("acme/website", "ship it", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{"/promote prod", "/promote prod web", "/promote staging"} {
+		if _, err := gh.Comment("acme/website", issue, "alice", body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	told, quiet := 0, 0
+	for n := range 3 {
+		r := expect(t, ctx, h, n, worker.Skipped)
+		switch r.Reason {
+		case "told how to add a configuration":
+			told++
+		case "already told this repository how to add a configuration":
+			quiet++
+		default:
+			t.Errorf("result #%d: %s", n, r.Reason)
+		}
+	}
+	var replies []string
+	for _, c := range gh.Comments("acme/website", issue) {
+		if strings.HasSuffix(c.User, "[bot]") {
+			replies = append(replies, c.Body)
+		}
+	}
+	if told != 1 || quiet != 2 || len(replies) != 1 || !strings.Contains(replies[0], "add `.github/promobot.yaml`") {
+		t.Errorf("told %d, quiet %d, replies %q: want one answer with how to add a configuration", told, quiet, replies)
+	}
+}
