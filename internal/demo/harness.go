@@ -225,6 +225,14 @@ func (h *Harness) observeIndex(r worker.Result) {
 	}
 }
 
+// IndexReads returns the results of configuration reads so far (the
+// start-up scan's and those of pushes that changed a configuration).
+func (h *Harness) IndexReads() []worker.Result {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]worker.Result(nil), h.indexed...)
+}
+
 // AwaitIndexed waits for a configuration read of repo (a push changed its
 // configuration, or the start-up scan found it) and returns its result.
 func (h *Harness) AwaitIndexed(ctx context.Context, repo string, ok func(worker.Result) bool) (worker.Result, error) {
