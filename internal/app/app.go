@@ -33,6 +33,7 @@ import (
 	"github.com/promobot/promobot/internal/policycheck"
 	"github.com/promobot/promobot/internal/prwriter"
 	"github.com/promobot/promobot/internal/queue"
+	"github.com/promobot/promobot/internal/repoindex"
 	"github.com/promobot/promobot/internal/rules"
 	"github.com/promobot/promobot/internal/ui"
 	"github.com/promobot/promobot/internal/webhook"
@@ -57,8 +58,10 @@ type Config struct {
 	Log           zerolog.Logger
 	// RulesReload is how often the rules file is checked for changes (default 10s).
 	RulesReload time.Duration
-	// Observe, when set, sees every handled intent (tests and the demo).
-	Observe func(worker.Result)
+	// Observe, when set, sees every handled intent (tests and the demo)
+	// but configuration reads, which ObserveIndex sees.
+	Observe      func(worker.Result)
+	ObserveIndex func(worker.Result)
 	// Queue overrides queue settings (tests).
 	Queue queue.Config
 	// GitHubRetry configures retries and pacing of GitHub calls (tests and
@@ -109,6 +112,9 @@ type App struct {
 	rules    *rules.Store
 	github   *ghapp.Clients // the workers' GitHub clients; nil without workers
 	live     *liveBoard     // the status page's open PRs and closed gates (uilive.go)
+	// index of the repositories' own configurations (repoindex.go)
+	index     *repoindex.Index
+	indexStop context.CancelFunc
 
 	stop     context.CancelFunc
 	closing  atomic.Bool
@@ -193,6 +199,9 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open queue: %w", err)
 	}
+	if a.index, a.indexStop, err = openIndex(ctx, a.nc, qcfg.Replicas, log); err != nil {
+		return nil, err
+	}
 
 	mux := http.NewServeMux()
 	if cfg.Webhook {
@@ -200,6 +209,7 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 			Secret: cfg.WebhookSecret, Insecure: cfg.Insecure, Rules: a.rules.Current,
 			Publisher: a.q, Log: log, Registerer: reg,
 			OnInstallation: announceInstallations(a.nc),
+			RepoConfigs:    &webhookConfigs{idx: a.index}, RepoConfigPath: cfg.RepoConfigPath,
 		})
 		if err != nil {
 			return nil, err
@@ -251,7 +261,7 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 			Repos:    &checkout.Source{Clients: clients, Mirrors: mirrors, Rules: a.rules.Current, RepoConfigPath: cfg.RepoConfigPath, Log: log, Now: clock.Now},
 			Writer:   &prwriter.Writer{State: kvState{a.q.State()}},
 			Commands: &chatops.Commands{Replies: kvState{a.q.State()}, Log: log, Self: clients.Identity},
-			Log:      log, Now: time.Now, Observe: cfg.Observe, Promoted: a.observeUI(),
+			Log:      log, Now: time.Now, Observe: splitObserve(cfg), Promoted: a.observeUI(),
 			Metrics: wm,
 		}
 		if bud != nil {
@@ -261,12 +271,18 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		w.Now = clock.Now
 		w.Policy = &policycheck.Checker{Schedule: policySchedule{a.q.State()}, Self: clients.Identity, Now: clock.Now}
 		a.startPolicyScheduler(runCtx, clock, log)
+		w.Once = kvOnce{a.q.State()}
+		w.Repos.(*checkout.Source).Index = checkoutIndex{a.index}
+		w.ConfigChecks = w.Repos.(*checkout.Source)
 		a.consumed = make(chan error, 1)
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
 			a.consumed <- a.q.Consume(runCtx, cfg.Workers, func(ctx context.Context, d *queue.Delivery) queue.Outcome { return w.Handle(ctx, d) })
 		}()
+		if err := a.startIndexScan(runCtx, clients); err != nil {
+			return nil, err
+		}
 	}
 	a.wg.Add(1)
 	go func() {
@@ -341,6 +357,9 @@ func (a *App) close() {
 	}
 	if a.stop != nil {
 		a.stop()
+	}
+	if a.indexStop != nil {
+		a.indexStop()
 	}
 	if a.nc != nil {
 		if err := a.nc.Drain(); err != nil {

@@ -77,6 +77,9 @@ type Source struct {
 	// RepoConfigPath is where a GitOps repository configures itself
 	// (--repo-config-path); "": rules.DefaultRepoConfigPath. See repoconfig.go.
 	RepoConfigPath string
+	// Index, when set, is told of every configuration read at a base
+	// branch commit (index.go).
+	Index ConfigIndex
 	// Log receives configuration decisions (an invalid configuration, a
 	// repository outside the policy); the zero value logs nothing.
 	Log zerolog.Logger

@@ -74,7 +74,7 @@ const (
 // against the base branch as it is, and their Source.SHA is the PR's
 // head, not a base commit.
 func (s *Source) reuse(ctx context.Context, rs *rules.Rules, in intent.Intent, cloneURL string, creds gitmirror.Credentials, branch string, asked time.Time, inst *ghapp.Installation) (Tree, bool, error) {
-	if in.Command() || in.Kind == intent.KindReply || in.Kind == intent.KindPolicy || in.Event == "issue_comment" {
+	if in.Command() || in.Kind == intent.KindReply || in.Kind == intent.KindPolicy || in.Kind == intent.KindConfig || in.Event == "issue_comment" {
 		return Tree{}, false, nil
 	}
 	commit := gitopsCommit(in)

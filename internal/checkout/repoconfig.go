@@ -54,6 +54,9 @@ type configEntry struct {
 	rules    *rules.Rules // nil: none (err set, or no file: the server's)
 	err      error
 	reported atomic.Bool // the failed status was set
+	// what was read, for the configuration index (index.go)
+	found bool
+	data  []byte
 }
 
 // configsKept bounds the cache (100 repositories, each with a few commits
@@ -127,6 +130,7 @@ func (s *Source) RulesAt(ctx context.Context, server *rules.Rules, repo string, 
 			s.configs.m[key] = e
 		}
 		s.configs.mu.Unlock()
+		s.index(ctx, repo, base.Commit(), e)
 	}
 	if e.err != nil {
 		var errs rules.Errors
@@ -150,7 +154,7 @@ func (s *Source) loadConfig(ctx context.Context, server *rules.Rules, repo strin
 	case err != nil && fate.IsTerminal(err):
 		// a symlink, a directory, a file over the mirror's limit
 		return &configEntry{err: fate.MarkTerminal(fmt.Errorf("%w %s@%.7s: %w", ErrInvalidConfig, repo, base.Commit(),
-			rules.Errors{{File: path, Line: 1, Column: 1, Msg: err.Error()}}))}
+			rules.Errors{{File: path, Line: 1, Column: 1, Msg: err.Error()}})), found: true}
 	case err != nil:
 		return &configEntry{err: fmt.Errorf("read %s@%.7s:%s: %w", repo, base.Commit(), path, err)}
 	}
@@ -158,9 +162,9 @@ func (s *Source) loadConfig(ctx context.Context, server *rules.Rules, repo strin
 	// was read from: the rules file's.
 	rc, err := rules.ParseRepoConfig(rules.ConfigSource{Repo: repo, Path: path, Commit: base.Commit(), BaseBranch: server.Defaults.BaseBranch}, data, server.Policy)
 	if err != nil {
-		return &configEntry{err: fate.MarkTerminal(fmt.Errorf("%w %s@%.7s: %w", ErrInvalidConfig, repo, base.Commit(), err))}
+		return &configEntry{err: fate.MarkTerminal(fmt.Errorf("%w %s@%.7s: %w", ErrInvalidConfig, repo, base.Commit(), err)), found: true, data: data}
 	}
-	return &configEntry{rules: rc}
+	return &configEntry{rules: rc, found: true, data: data}
 }
 
 // configReporter sets the failed promobot/config status on commit of repo,

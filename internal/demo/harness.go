@@ -109,6 +109,9 @@ type Harness struct {
 	// with every PR event, and the promotion results keep their numbering.
 	policy       []worker.Result
 	policyNotify chan struct{}
+	// configuration reads (app.Config.ObserveIndex)
+	indexed     []worker.Result
+	indexNotify chan struct{}
 }
 
 // Start creates the sample repositories and starts both servers.
@@ -139,7 +142,7 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start github test server: %w", err)
 	}
-	h := &Harness{GitHub: gh, Secret: secret, PrivateKey: keyPEM, notify: make(chan struct{}, 1), policyNotify: make(chan struct{}, 1)}
+	h := &Harness{GitHub: gh, Secret: secret, PrivateKey: keyPEM, notify: make(chan struct{}, 1), policyNotify: make(chan struct{}, 1), indexNotify: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			h.Close()
@@ -196,7 +199,7 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 		UINoAuth: o.UINoAuth, UIOAuth: o.UIOAuth, PublicURL: "http://" + listen,
 		RulesPath: h.RulesPath, Listen: listen, DataDir: filepath.Join(o.Dir, "promobot"), NATSURL: o.NATSURL,
 		GitHubAPIURL: apiURL, AppID: AppID, PrivateKey: keyPEM, WebhookSecret: secret,
-		Workers: o.Workers, Webhook: true, Worker: true, Log: o.Log, Observe: h.observe,
+		Workers: o.Workers, Webhook: true, Worker: true, Log: o.Log, Observe: h.observe, ObserveIndex: h.observeIndex,
 		Queue: o.Queue, GitHubRetry: retry, Clock: o.Clock,
 		GitHubBudget: o.GitHubBudget, RedeliverInterval: o.RedeliverInterval,
 	})
@@ -244,6 +247,44 @@ func (h *Harness) observe(r worker.Result) {
 	select {
 	case h.notify <- struct{}{}:
 	default:
+	}
+}
+
+func (h *Harness) observeIndex(r worker.Result) {
+	h.mu.Lock()
+	h.indexed = append(h.indexed, r)
+	h.mu.Unlock()
+	select {
+	case h.indexNotify <- struct{}{}:
+	default:
+	}
+}
+
+// IndexReads returns the results of configuration reads so far (the
+// start-up scan's and those of pushes that changed a configuration).
+func (h *Harness) IndexReads() []worker.Result {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]worker.Result(nil), h.indexed...)
+}
+
+// AwaitIndexed waits for a configuration read of repo (a push changed its
+// configuration, or the start-up scan found it) and returns its result.
+func (h *Harness) AwaitIndexed(ctx context.Context, repo string, ok func(worker.Result) bool) (worker.Result, error) {
+	for {
+		h.mu.Lock()
+		for _, r := range h.indexed {
+			if r.Intent.Repo == repo && (ok == nil || ok(r)) {
+				h.mu.Unlock()
+				return r, nil
+			}
+		}
+		h.mu.Unlock()
+		select {
+		case <-h.indexNotify:
+		case <-ctx.Done():
+			return worker.Result{}, fmt.Errorf("waiting for a configuration read of %s: %w", repo, ctx.Err())
+		}
 	}
 }
 

@@ -27,6 +27,8 @@ func (s *Server) routes() []route {
 		rt("POST", "/app/installations/{installation_id}/access_tokens", modeJWT, s.handleAccessToken),
 		rt("GET", R+"/installation", modeJWT, s.handleRepoInstallation),
 		rt("POST", "/app-manifests/{code}/conversions", modeNone, s.handleManifestConversion),
+		rt("GET", "/app/installations", modeJWT, s.handleListInstallations),
+		rt("GET", "/installation/repositories", modeToken, s.handleInstallationRepos),
 
 		// Webhook deliveries (deliveries.go): the App's hook, a repository's hooks.
 		rt("GET", "/app/hook/deliveries", modeJWT, s.handleListAppDeliveries),

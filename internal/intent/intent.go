@@ -32,12 +32,23 @@ const (
 	// (Source.Issue) to be judged again: the PR was opened or changed, or
 	// time changed one of its gates.
 	KindPolicy Kind = "policy"
+	// KindConfig asks a worker to read Repo's own configuration at its
+	// base branch head again (a push changed it): the configuration index
+	// follows, and an invalid one is reported on the commit.
+	KindConfig Kind = "config"
+	// KindNoConfig answers a ChatOps command in a repository without any
+	// configuration, once per repository, with how to add one.
+	KindNoConfig Kind = "noconfig"
+	// KindConfigCheck asks for the promobot/config check run of a pull
+	// request (Source.Issue, head Source.SHA) that may change Repo's
+	// configuration.
+	KindConfigCheck Kind = "configcheck"
 )
 
 // Valid reports whether k is a known kind.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindUpdate, KindPromote, KindRollback, KindReply, KindMerge, KindPolicy:
+	case KindUpdate, KindPromote, KindRollback, KindReply, KindMerge, KindPolicy, KindConfig, KindNoConfig, KindConfigCheck:
 		return true
 	}
 	return false
@@ -201,6 +212,7 @@ var (
 	digest    = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
 	repoName  = regexp.MustCompile(`^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$`)
 	plainName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	hexSHA    = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
 )
 
 // ValidTag reports whether t is a valid OCI tag.
@@ -227,7 +239,10 @@ func (in Intent) Validate() error {
 	if in.Kind == KindPolicy {
 		return validatePolicy(in)
 	}
-	if in.Kind == KindReply {
+	if in.Kind == KindConfig || in.Kind == KindConfigCheck {
+		return in.validateConfig()
+	}
+	if in.Kind == KindReply || in.Kind == KindNoConfig {
 		switch {
 		case in.ID == "":
 			return fmt.Errorf("intent: missing id")
@@ -265,6 +280,22 @@ func (in Intent) Validate() error {
 		if !ValidName(s) {
 			return fmt.Errorf("intent %s: invalid service %q", in.ID, s)
 		}
+	}
+	return nil
+}
+
+// validateConfig checks a KindConfig intent: a repository and, when the
+// push named one, the commit.
+func (in Intent) validateConfig() error {
+	switch {
+	case in.ID == "":
+		return fmt.Errorf("intent: missing id")
+	case !ValidRepo(in.Repo):
+		return fmt.Errorf("intent %s: invalid repo %q", in.ID, in.Repo)
+	case len(in.Services) != 0 || in.To != "" || in.Tag != "":
+		return fmt.Errorf("intent %s: a configuration read names no service, environment or tag", in.ID)
+	case in.Kind == KindConfigCheck && (in.Source.Issue <= 0 || !hexSHA.MatchString(in.Source.SHA)):
+		return fmt.Errorf("intent %s: a configuration check needs a pull request and its head commit", in.ID)
 	}
 	return nil
 }

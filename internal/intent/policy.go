@@ -13,7 +13,7 @@ const PolicyService = "_policy"
 // maxPRNumber bounds a pull request number read from a payload.
 const maxPRNumber = 1 << 40
 
-var hexSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
+var policySHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // policyTarget names a policy intent's pull request: repo/_policy/pr-N.
 func policyTarget(in Intent) Target {
@@ -33,7 +33,7 @@ func validatePolicy(in Intent) error {
 		return fmt.Errorf("intent %s: invalid repo %q", in.ID, in.Repo)
 	case in.Source.Issue <= 0 || in.Source.Issue > maxPRNumber:
 		return fmt.Errorf("intent %s: a policy check needs a pull request number", in.ID)
-	case in.Source.SHA != "" && !hexSHA.MatchString(in.Source.SHA):
+	case in.Source.SHA != "" && !policySHA.MatchString(in.Source.SHA):
 		return fmt.Errorf("intent %s: invalid head sha %q", in.ID, in.Source.SHA)
 	}
 	return nil

@@ -146,7 +146,7 @@ func TestClassifyChecks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := classify(rs, Delivery{Event: tt.event, ID: "d", Payload: tt.body, Received: time.Unix(0, 0)})
+			c, err := classify(&ruleSets{server: rs}, Delivery{Event: tt.event, ID: "d", Payload: tt.body, Received: time.Unix(0, 0)})
 			if err != nil {
 				t.Fatal(err)
 			}

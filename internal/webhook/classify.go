@@ -66,13 +66,13 @@ type classification struct {
 // fifteen-odd members a classifier reads during that same scan makes the
 // payload's cost one pass. The signature check is still go-github's
 // ValidateSignature.
-type classifier func(rs *rules.Rules, d Delivery, c *classification) error
+type classifier func(sets *ruleSets, d Delivery, c *classification) error
 
 var classifiers = map[string]classifier{
-	"workflow_run":  handle(classifyWorkflowRun),
-	"push":          handle(classifyPush),
-	"issue_comment": handle(classifyComment),
-	"pull_request":  handle(classifyPullRequest),
+	"workflow_run":  handleSets(classifyWorkflowRunSets),
+	"push":          handleSets(classifyPushSets),
+	"issue_comment": handleSets(classifyCommentSets),
+	"pull_request":  classifyPullRequests,
 	"ping":          envelopeOnly("ping"),
 	// Installation changes produce no intent: the handler tells
 	// Config.OnInstallation, so that cached installation state is dropped.
@@ -115,7 +115,8 @@ func handleWithoutRules[E any](fn func(rs *rules.Rules, d Delivery, ev *E, c *cl
 
 func decodeThen[E any](fn func(rs *rules.Rules, d Delivery, ev *E, c *classification) error, needRules bool) classifier {
 	dec := strictjson.NewDecoder[E]()
-	return func(rs *rules.Rules, d Delivery, c *classification) error {
+	return func(sets *ruleSets, d Delivery, c *classification) error {
+		rs := sets.server
 		var ev E
 		err := dec.Decode(d.Payload, &ev)
 		// Errors come in the order Classify has always reported them:
@@ -138,14 +139,14 @@ func decodeThen[E any](fn func(rs *rules.Rules, d Delivery, ev *E, c *classifica
 // ErrMalformed (unreadable payload) or ErrInvalid (an intent that must not
 // be published); on error no intent is returned.
 func Classify(rs *rules.Rules, d Delivery) ([]intent.Intent, error) {
-	c, err := classify(rs, d)
+	c, err := classify(&ruleSets{server: rs}, d)
 	if err != nil {
 		return nil, err
 	}
 	return c.intents, nil
 }
 
-func classify(rs *rules.Rules, d Delivery) (*classification, error) {
+func classify(sets *ruleSets, d Delivery) (*classification, error) {
 	c := &classification{installation: d.InstallationID}
 	cl, ok := classifiers[d.Event]
 	switch {
@@ -155,7 +156,7 @@ func classify(rs *rules.Rules, d Delivery) (*classification, error) {
 	default:
 		cl = unhandledEvent
 	}
-	if err := cl(rs, d, c); err != nil {
+	if err := cl(sets, d, c); err != nil {
 		c.intents, c.change = nil, nil
 		return c, err
 	}

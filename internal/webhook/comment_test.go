@@ -44,7 +44,8 @@ func TestClassifyComment(t *testing.T) {
 		{"edited", edit(t, body(`/promote prod`), `"action": "created"`, `"action": "edited"`), "", "", ""},
 		{"deleted", edit(t, body(`/promote prod`), `"action": "created"`, `"action": "deleted"`), "", "", ""},
 		{"bot type", replaceAfter(body(`/promote prod`), `"comment": {`, `"type": "User"`, `"type": "Bot"`), "", "", ""},
-		{"not a gitops repo", edit(t, body(`/promote prod`), `"full_name": "chhsia0/knative-route-demo"`, `"full_name": "chhsia0/other"`), "", "", ""},
+		{"repository without configuration", edit(t, body(`/promote prod`), `"full_name": "chhsia0/knative-route-demo"`, `"full_name": "chhsia0/other"`), intent.KindNoConfig, "", "add `.github/promobot.yaml`"},
+		{"no command in a repository without configuration", edit(t, body(`/build`), `"full_name": "chhsia0/knative-route-demo"`, `"full_name": "chhsia0/other"`), "", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ins, err := Classify(rs, Delivery{Event: "issue_comment", ID: "c-1", Payload: tc.payload, Received: time.Unix(0, 0)})

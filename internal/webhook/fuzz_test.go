@@ -60,7 +60,7 @@ func FuzzClassify(f *testing.F) {
 	seedPayloads(f, func(event string, body []byte) { f.Add(event, body) })
 	rs := loadRules(f)
 	f.Fuzz(func(t *testing.T, event string, body []byte) {
-		c, err := classify(rs, Delivery{Event: event, ID: "fuzz-1", Payload: body, Received: fixedNow})
+		c, err := classify(&ruleSets{server: rs}, Delivery{Event: event, ID: "fuzz-1", Payload: body, Received: fixedNow})
 		ins := c.intents
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrInvalid) {

@@ -137,6 +137,15 @@ func classifyBranchPush(rs *rules.Rules, d Delivery, c *classification, ev *push
 	if err != nil {
 		return err
 	}
+	return classifyBranchChanges(rs, d, c, ev, branch, head, commits)
+}
+
+// classifyBranchChanges is classifyBranchPush once the changed paths are read.
+func classifyBranchChanges(rs *rules.Rules, d Delivery, c *classification, ev *pushEvent, branch string, head commit, commits []commit) error {
+	if len(rs.ServicesIn(c.repo)) == 0 && !generates(rs, c.repo) {
+		c.note = "not a gitops repository"
+		return nil
+	}
 	paths := changedPaths(append(commits, head))
 	// Generated services are known from the changed paths alone: the
 	// webhook never lists the repository.

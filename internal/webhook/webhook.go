@@ -74,6 +74,13 @@ type Config struct {
 	// 503 (GitHub may redeliver) when it fails. Such deliveries publish no
 	// intent. nil: they are answered 202 and only logged.
 	OnInstallation func(ctx context.Context, ev InstallationChange) error
+	// RepoConfigs, when set, is the index of repositories' own
+	// configurations that classification reads besides Rules
+	// (repoconfigs.go); nil: the rules file alone.
+	RepoConfigs RepoConfigs
+	// RepoConfigPath is where a repository configures itself; "":
+	// rules.DefaultRepoConfigPath.
+	RepoConfigPath string
 }
 
 // Handler serves GitHub webhook deliveries; mount it at /webhook.
@@ -239,7 +246,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, event, id string
 	if rs == nil && !needsNoRules(event) {
 		return decision{status: http.StatusServiceUnavailable, outcome: OutcomeUnavailable, msg: "no rules loaded", public: "rules not loaded"}
 	}
-	c, err := classify(rs, Delivery{Event: event, ID: id, Payload: payload, Received: h.cfg.Now()})
+	c, err := classify(h.ruleSets(rs), Delivery{Event: event, ID: id, Payload: payload, Received: h.cfg.Now()})
 	switch {
 	case errors.Is(err, ErrMalformed):
 		return decision{status: http.StatusBadRequest, outcome: OutcomeInvalid, msg: "malformed payload", err: err, public: "malformed payload", c: c}

@@ -38,6 +38,9 @@ func (w *Worker) tell(ctx context.Context, in intent.Intent, cause error, log ze
 	if !in.Command() && (in.Source.SHA == "" || !intent.ValidRepo(in.Source.Repo)) {
 		return
 	}
+	if in.Kind == intent.KindConfig || in.Kind == intent.KindConfigCheck {
+		return // no promotion to report; the log line tells
+	}
 	repo, err := w.Repos.Open(ctx, in)
 	if err == nil {
 		msg := fmt.Sprintf("promobot could not promote %s to %s: %s", strings.Join(in.Services, ", "), in.To, cause)

@@ -76,6 +76,10 @@ type Worker struct {
 	Metrics *Metrics
 	// Policy, when set, judges pull requests' promobot/policy checks.
 	Policy Policy
+	// Once, when set, remembers replies given once per repository (config.go).
+	Once Once
+	// ConfigChecks, when set, writes promobot/config on pull requests (config.go).
+	ConfigChecks ConfigChecks
 }
 
 // Handle processes one delivery and returns its one queue action.
@@ -115,6 +119,9 @@ func (w *Worker) handle(ctx context.Context, in intent.Intent, log zerolog.Logge
 	}
 	if in.Kind == intent.KindPolicy {
 		return w.policy(ctx, repo, in, log)
+	}
+	if in.Kind == intent.KindConfig || in.Kind == intent.KindNoConfig || in.Kind == intent.KindConfigCheck {
+		return w.config(ctx, repo, in, log)
 	}
 	if in.Kind != intent.KindReply && !in.Command() {
 		return w.promoted(w.promote(ctx, repo, in, log))
