@@ -193,7 +193,7 @@ func TestClassifyChecksMalformed(t *testing.T) {
 		"check_run branches list": {"check_run", []byte(`{"check_run": []}`), ErrMalformed},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := classify(rs, Delivery{Event: tc.event, ID: "d", Payload: tc.body})
+			_, err := classify(&ruleSets{server: rs}, Delivery{Event: tc.event, ID: "d", Payload: tc.body})
 			if !errors.Is(err, tc.want) {
 				t.Errorf("err = %v, want %v", err, tc.want)
 			}
