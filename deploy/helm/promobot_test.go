@@ -117,6 +117,8 @@ func valueSets() []valueSet {
 				"existingConfigMap": "my-rules",
 			},
 			"serviceAccount": map[string]any{"create": false, "name": "promobot-sa"},
+			// The status page is served by the workers in this shape (they hold the mirrors).
+			"promobot": map[string]any{"githubOauthClientId": "Iv1.0123456789abcdef", "publicUrl": "https://promobot.example.com"},
 		}},
 	}
 }

@@ -242,7 +242,10 @@ func judge(ctx context.Context, in Input, svc *rules.Service, env string, f File
 	}
 	// The previous environment is the first question after the tag's own.
 	c.Gates = append(append(append([]planner.GateResult{}, gates[:1]...), prev), gates[1:]...)
-	if in.Health != nil && !hasGate(gates, GateHealth) {
+	if in.Health != nil {
+		// The hook, when given, answers for health instead of the
+		// planner's gate over Views.Checks.
+		c.Gates = withoutGate(c.Gates, GateHealth)
 		if p, ok := in.Rules.Prev(svc, env); ok {
 			h, err := in.Health.Check(ctx, svc, p, now)
 			if err != nil {
@@ -255,13 +258,14 @@ func judge(ctx context.Context, in Input, svc *rules.Service, env string, f File
 	return c, false, nil
 }
 
-func hasGate(gs []planner.GateResult, name string) bool {
+func withoutGate(gs []planner.GateResult, name string) []planner.GateResult {
+	out := gs[:0:0]
 	for _, g := range gs {
-		if g.Gate == name {
-			return true
+		if g.Gate != name {
+			out = append(out, g)
 		}
 	}
-	return false
+	return out
 }
 
 // proposes reports whether promobot's metadata moves service to ref.

@@ -202,10 +202,11 @@ func TestClassifyKeyFields(t *testing.T) {
 		"push-branch-gitops-forced":            {{intent.KindPromote, "jessesuen/test-repo", "octo-app", "dev", "staging", "", "", 0}},
 		"push-branch-gitops-with-installation": {{intent.KindPromote, "Codertocat/Hello-World", "hello", "dev", "staging", "", "", 1}},
 		"push-branch-gitops-ticket-in-commit":  {{intent.KindPromote, "Codertocat/Hello-World", "hello", "dev", "staging", "", "OPS-7", 1}},
-		// A PR into the GitOps repository's base branch asks for its policy check.
-		"pull-request-opened":      {{intent.KindPolicy, "Codertocat/Hello-World", "", "", "", "", "", 1}},
-		"pull-request-synchronize": {{intent.KindPolicy, "Codertocat/Hello-World", "", "", "", "", "", 1}},
-		"pull-request-reopened":    {{intent.KindPolicy, "Codertocat/Hello-World", "", "", "", "", "", 1}},
+		// A PR into the GitOps repository's base branch asks for its policy check and
+		// (unless edited only) its promobot/config check.
+		"pull-request-opened":      {{intent.KindPolicy, "Codertocat/Hello-World", "", "", "", "", "", 1}, {intent.KindConfigCheck, "Codertocat/Hello-World", "", "", "", "", "", 1}},
+		"pull-request-synchronize": {{intent.KindPolicy, "Codertocat/Hello-World", "", "", "", "", "", 1}, {intent.KindConfigCheck, "Codertocat/Hello-World", "", "", "", "", "", 1}},
+		"pull-request-reopened":    {{intent.KindPolicy, "Codertocat/Hello-World", "", "", "", "", "", 1}, {intent.KindConfigCheck, "Codertocat/Hello-World", "", "", "", "", "", 1}},
 		"pull-request-edited":      {{intent.KindPolicy, "Codertocat/Hello-World", "", "", "", "", "", 1}},
 	}
 	for _, tc := range classifyCases() {

@@ -126,11 +126,13 @@ func TestClassifyWithTheIndex(t *testing.T) {
 		{"command in an unconfigured repository", idx, "issue_comment", commentPayload("acme/quiet", "/promote prod"), []want{
 			{intent.KindNoConfig, "acme/quiet", "", "", "", "add `.github/promobot.yaml`"}}},
 		{"chatter in an unconfigured repository", idx, "issue_comment", commentPayload("acme/quiet", "looks good"), nil},
-		{"pull request in a team repository", idx, "pull_request", prPayload("acme/team-a", "dave", "User"), []want{
+		{"pull request in a team repository: its policy and its configuration", idx, "pull_request", prPayload("acme/team-a", "dave", "User"), []want{
+			{intent.KindPolicy, "acme/team-a", "", "", "", ""},
 			{intent.KindConfigCheck, "acme/team-a", "", "", "", ""}}},
 		{"pull request in an invalid repository (its fix)", idx, "pull_request", prPayload("acme/team-b", "dave", "User"), []want{
 			{intent.KindConfigCheck, "acme/team-b", "", "", "", ""}}},
-		{"pull request by a bot", idx, "pull_request", prPayload("acme/team-a", "promobot[bot]", "Bot"), nil},
+		{"pull request by a bot: its policy only", idx, "pull_request", prPayload("acme/team-a", "promobot[bot]", "Bot"), []want{
+			{intent.KindPolicy, "acme/team-a", "", "", "", ""}}},
 		{"pull request in an unknown repository", idx, "pull_request", prPayload("acme/other", "dave", "User"), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
