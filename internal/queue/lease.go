@@ -36,14 +36,24 @@ type Lease struct {
 func (q *Queue) Lease(ctx context.Context, key string) (*Lease, error) {
 	k := EscapeKey(key)
 	holder := q.newHolder()
-	rev, err := q.leases.Create(ctx, k, holder)
+	// The create is not cut short by ctx: a create the server stored but
+	// whose answer ctx's end discarded would leave a lease nobody holds,
+	// blocking its key until the TTL (a shutdown racing a TryHold did).
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.cfg.PublishTimeout)
+	defer cancel()
+	rev, err := q.leases.Create(cctx, k, holder)
 	if err != nil {
 		if casConflict(err) {
 			return nil, fmt.Errorf("%w: %s", ErrLeaseHeld, key)
 		}
 		return nil, fmt.Errorf("%w: lease %s: %w", ErrUnavailable, key, err)
 	}
-	return &Lease{kv: q.leases, key: k, holder: holder, rev: rev}, nil
+	l := &Lease{kv: q.leases, key: k, holder: holder, rev: rev}
+	if cerr := ctx.Err(); cerr != nil {
+		// The caller gave up meanwhile: give the lease back at once.
+		return nil, errors.Join(fmt.Errorf("lease %s: %w", key, cerr), l.Release(cctx))
+	}
+	return l, nil
 }
 
 // Refresh restarts the lease's TTL. ErrLeaseLost when it is no longer ours.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -115,6 +116,24 @@ func (l *procLog) recovery() (logLine, bool) {
 		return logLine{}, false
 	}
 	return l.lines[i], true
+}
+
+// singletons is how many deployment-wide leases the process held when it
+// died besides its work's: the policy scheduler's, taken by one process of
+// the deployment at a time and kept while it lives.
+func (l *procLog) singletons() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, ln := range l.lines {
+		switch {
+		case strings.HasPrefix(ln.Message, "policy scheduler started"):
+			n++
+		case strings.HasPrefix(ln.Message, "policy scheduler stopped"):
+			n--
+		}
+	}
+	return n
 }
 
 // durations collects one figure over parallel trials.
