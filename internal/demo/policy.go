@@ -50,7 +50,7 @@ func (h *Harness) AwaitPolicy(ctx context.Context, n int) (worker.Result, error)
 // staging never ran into prod gets a failed promobot/policy check with an
 // annotation on the tag line.
 func showPolicy(ctx context.Context, h *Harness, out io.Writer, step func(int, string)) error {
-	step(5, "mallory opens a hand-written PR that puts a never-staged tag into prod")
+	step(6, "mallory opens a hand-written PR that puts a never-staged tag into prod")
 	cur, err := h.GitHub.File(GitOpsRepo, "main", OverlayPath("prod"))
 	if err != nil {
 		return err
