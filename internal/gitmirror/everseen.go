@@ -2,13 +2,9 @@ package gitmirror
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
@@ -35,36 +31,7 @@ func (m *Mirrors) EverSeen(ctx context.Context, repo, branch, path string, holds
 	defer snap.st.mu.Unlock()
 	st := snap.st.s
 
-	verdicts := map[plumbing.Hash]bool{}
-	judge := func(c *object.Commit) (bool, error) {
-		t, err := c.Tree()
-		if err != nil {
-			return false, fmt.Errorf("gitmirror: tree of %s: %w", c.Hash, err)
-		}
-		e, err := t.FindEntry(p)
-		if err != nil {
-			if errors.Is(err, object.ErrEntryNotFound) || errors.Is(err, object.ErrDirectoryNotFound) {
-				return false, nil
-			}
-			return false, fmt.Errorf("gitmirror: %s at %s: %w", p, c.Hash, err)
-		}
-		if !e.Mode.IsFile() || e.Mode == filemode.Symlink {
-			return false, nil
-		}
-		if v, ok := verdicts[e.Hash]; ok {
-			return v, nil
-		}
-		data, err := readBlob(st, p, e.Hash)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return false, nil
-			}
-			return false, err
-		}
-		v := holds(data)
-		verdicts[e.Hash] = v
-		return v, nil
-	}
+	judge := fileJudge(st, p, holds)
 
 	var first time.Time
 	found := false

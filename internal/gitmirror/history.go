@@ -10,6 +10,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 // MaxHistory bounds how many first-parent commits FirstSeen walks. When the
@@ -40,36 +41,7 @@ func (m *Mirrors) FirstSeen(ctx context.Context, repo, branch, path string, hold
 	defer snap.st.mu.Unlock()
 	st := snap.st.s
 
-	verdicts := map[plumbing.Hash]bool{} // blob -> holds
-	judge := func(c *object.Commit) (bool, error) {
-		t, err := c.Tree()
-		if err != nil {
-			return false, fmt.Errorf("gitmirror: tree of %s: %w", c.Hash, err)
-		}
-		e, err := t.FindEntry(p)
-		if err != nil {
-			if errors.Is(err, object.ErrEntryNotFound) || errors.Is(err, object.ErrDirectoryNotFound) {
-				return false, nil
-			}
-			return false, fmt.Errorf("gitmirror: %s at %s: %w", p, c.Hash, err)
-		}
-		if !e.Mode.IsFile() || e.Mode == filemode.Symlink {
-			return false, nil
-		}
-		if v, ok := verdicts[e.Hash]; ok {
-			return v, nil
-		}
-		data, err := readBlob(st, p, e.Hash)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return false, nil
-			}
-			return false, err
-		}
-		v := holds(data)
-		verdicts[e.Hash] = v
-		return v, nil
-	}
+	judge := fileJudge(st, p, holds)
 
 	c, err := object.GetCommit(st, snap.commit)
 	if err != nil {
@@ -98,4 +70,40 @@ func (m *Mirrors) FirstSeen(ctx context.Context, repo, branch, path string, hold
 		c, since = parent, parent.Committer.When
 	}
 	return since, true, nil
+}
+
+// fileJudge answers whether the file at p holds what holds looks for in a
+// commit's tree: false when it is absent, not a regular file or a symlink.
+// Verdicts are kept per blob, so a walk reads each version of the file once.
+func fileJudge(st *filesystem.Storage, p string, holds func([]byte) bool) func(*object.Commit) (bool, error) {
+	verdicts := map[plumbing.Hash]bool{} // blob -> holds
+	return func(c *object.Commit) (bool, error) {
+		t, err := c.Tree()
+		if err != nil {
+			return false, fmt.Errorf("gitmirror: tree of %s: %w", c.Hash, err)
+		}
+		e, err := t.FindEntry(p)
+		if err != nil {
+			if errors.Is(err, object.ErrEntryNotFound) || errors.Is(err, object.ErrDirectoryNotFound) {
+				return false, nil
+			}
+			return false, fmt.Errorf("gitmirror: %s at %s: %w", p, c.Hash, err)
+		}
+		if !e.Mode.IsFile() || e.Mode == filemode.Symlink {
+			return false, nil
+		}
+		if v, ok := verdicts[e.Hash]; ok {
+			return v, nil
+		}
+		data, err := readBlob(st, p, e.Hash)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return false, nil
+			}
+			return false, err
+		}
+		v := holds(data)
+		verdicts[e.Hash] = v
+		return v, nil
+	}
 }

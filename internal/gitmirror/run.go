@@ -2,14 +2,10 @@ package gitmirror
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 	"time"
 
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
@@ -43,36 +39,7 @@ func (m *Mirrors) Run(ctx context.Context, repo, branch, path string, holds func
 	defer snap.st.mu.Unlock()
 	st := snap.st.s
 
-	verdicts := map[plumbing.Hash]bool{}
-	judge := func(c *object.Commit) (bool, error) {
-		t, err := c.Tree()
-		if err != nil {
-			return false, fmt.Errorf("gitmirror: tree of %s: %w", c.Hash, err)
-		}
-		e, err := t.FindEntry(p)
-		if err != nil {
-			if errors.Is(err, object.ErrEntryNotFound) || errors.Is(err, object.ErrDirectoryNotFound) {
-				return false, nil
-			}
-			return false, fmt.Errorf("gitmirror: %s at %s: %w", p, c.Hash, err)
-		}
-		if !e.Mode.IsFile() || e.Mode == filemode.Symlink {
-			return false, nil
-		}
-		if v, ok := verdicts[e.Hash]; ok {
-			return v, nil
-		}
-		data, err := readBlob(st, p, e.Hash)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return false, nil
-			}
-			return false, err
-		}
-		v := holds(data)
-		verdicts[e.Hash] = v
-		return v, nil
-	}
+	judge := fileJudge(st, p, holds)
 	one := func(c *object.Commit) RunCommit {
 		line, _, _ := strings.Cut(c.Message, "\n")
 		if len(line) > 200 {
