@@ -43,4 +43,3 @@ func Parts(rs *rules.Rules, in intent.Intent) []string {
 	}
 	return parts
 }
-
