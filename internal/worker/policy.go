@@ -30,6 +30,9 @@ func (w *Worker) policy(ctx context.Context, repo checkout.Repo, in intent.Inten
 		res.Outcome, res.Reason = Skipped, "policy checks are not enabled in this worker"
 		return res, nil
 	}
+	if in.Sweep() {
+		return w.policySweep(ctx, repo, in, log)
+	}
 	ctx, release, err := w.Holder.Hold(ctx, in.Target().String())
 	if err != nil {
 		return res, err
