@@ -261,6 +261,7 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		w.Now = clock.Now
 		w.Policy = &policycheck.Checker{Schedule: policySchedule{a.q.State()}, Self: clients.Identity, Now: clock.Now}
 		a.startPolicyScheduler(runCtx, clock, log)
+		w.Waits = waitStore{a.q}
 		a.consumed = make(chan error, 1)
 		a.wg.Add(1)
 		go func() {

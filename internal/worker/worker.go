@@ -76,6 +76,8 @@ type Worker struct {
 	Metrics *Metrics
 	// Policy, when set, judges pull requests' promobot/policy checks.
 	Policy Policy
+	// Waits, when set, remembers commands waiting for health (waits.go).
+	Waits Waits
 }
 
 // Handle processes one delivery and returns its one queue action.
@@ -133,10 +135,13 @@ func (w *Worker) handle(ctx context.Context, in intent.Intent, log zerolog.Logge
 		t, err := repo.Read(ctx)
 		return t.Rules, err
 	}
+	var waits []string
 	p, err := w.Commands.Handle(ctx, repo.ChatOps, in, loadRules, func(ctx context.Context, sub intent.Intent) (chatops.Promotion, error) {
 		r, err := w.promoted(w.promote(ctx, repo, sub, log))
+		waits = healthWait(ctx, repo, sub, r, err, waits)
 		return r.promotion(), err
 	})
+	w.rememberWaits(ctx, in, waits, err, log)
 	return fromPromotion(in, p), err
 }
 
