@@ -23,7 +23,8 @@ type OpenPulls interface {
 // policySweep judges again the promobot/policy check of every open PR into
 // the base branch after a health check of environment in.From changed:
 // the previous-environment health gate of PRs moving a tag out of it may
-// have opened or closed. Each PR is judged under its own lease, as its own
+// have opened or closed. PRs that change no target of an environment after
+// in.From cost one read and are left alone; each other is judged under its own lease, as its own
 // policy intent would be; a PR whose verdict is unchanged costs reads, no
 // write, and one that touches no target gets no check run.
 func (w *Worker) policySweep(ctx context.Context, repo checkout.Repo, in intent.Intent, log zerolog.Logger) (Result, error) {
@@ -47,11 +48,20 @@ func (w *Worker) policySweep(ctx context.Context, repo checkout.Repo, in intent.
 	}
 	var first error
 	changed, judged := 0, 0
+	skipped := 0
 	for _, pr := range prs {
+		moves, err := policycheck.MovesOutOf(ctx, repo.Policy, tree.Rules, in.Repo, pr.Number, in.From)
+		if err == nil && !moves {
+			skipped++ // changes nothing the health of in.From gates
+			continue
+		}
 		one := in
 		one.ID, one.From = in.ID+"/pr-"+strconv.Itoa(pr.Number), ""
 		one.Source.Issue, one.Source.SHA, one.Source.Ref = pr.Number, pr.HeadSHA, pr.HeadRef
-		r, err := w.policy(ctx, repo, one, log.With().Int("pr", pr.Number).Logger())
+		r, err := Result{}, err
+		if err == nil {
+			r, err = w.policy(ctx, repo, one, log.With().Int("pr", pr.Number).Logger())
+		}
 		if err != nil {
 			if first == nil {
 				first = err
@@ -72,7 +82,7 @@ func (w *Worker) policySweep(ctx context.Context, repo checkout.Repo, in intent.
 	if first != nil {
 		return res, first
 	}
-	res.Reason = fmt.Sprintf("health of %s changed: %d open PRs judged again, %d check runs written", in.From, judged, changed)
+	res.Reason = fmt.Sprintf("health of %s changed: %d open PRs judged again (%d move no tag out of it), %d check runs written", in.From, judged, skipped, changed)
 	switch {
 	case !res.RetryAt.IsZero():
 		res.Outcome, res.Reason = Delayed, res.Reason+"; some wait for the write budget"
