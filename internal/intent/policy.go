@@ -44,8 +44,7 @@ func validatePolicy(in Intent) error {
 		return fmt.Errorf("intent %s: invalid repo %q", in.ID, in.Repo)
 	case in.Sweep() && !ValidName(in.From):
 		return fmt.Errorf("intent %s: invalid environment %q", in.ID, in.From)
-	case in.Sweep():
-	case in.Source.Issue <= 0 || in.Source.Issue > maxPRNumber:
+	case !in.Sweep() && (in.Source.Issue <= 0 || in.Source.Issue > maxPRNumber):
 		return fmt.Errorf("intent %s: a policy check needs a pull request number", in.ID)
 	case in.Source.SHA != "" && !hexSHA.MatchString(in.Source.SHA):
 		return fmt.Errorf("intent %s: invalid head sha %q", in.ID, in.Source.SHA)

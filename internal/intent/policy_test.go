@@ -26,6 +26,7 @@ func TestPolicyIntent(t *testing.T) {
 		"sha with newline": func(in *Intent) { in.Source.SHA = strings.Repeat("a", 39) + "\n" },
 		"sweep bad env":    func(in *Intent) { in.Source.Issue, in.From = 0, "../prod" },
 		"sweep hostile":    func(in *Intent) { in.Source.Issue, in.From = 0, "a.b>c" },
+		"sweep bad sha":    func(in *Intent) { in.Source.Issue, in.From, in.Source.SHA = 0, "staging", "HEAD" },
 	} {
 		in := ok
 		mut(&in)
