@@ -274,6 +274,7 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		w.Once = kvOnce{a.q.State()}
 		w.Repos.(*checkout.Source).Index = checkoutIndex{a.index}
 		w.ConfigChecks = w.Repos.(*checkout.Source)
+		w.Waits = waitStore{a.q}
 		a.consumed = make(chan error, 1)
 		a.wg.Add(1)
 		go func() {

@@ -191,3 +191,28 @@ func (r rest) UpdateCheckRun(ctx context.Context, repo string, id int64, c Check
 	})
 	return err
 }
+
+// MaxOpenPulls is how many open pull requests OpenPulls lists: one page,
+// the most recently created first.
+const MaxOpenPulls = 100
+
+// OpenPulls lists the open pull requests into base (at most MaxOpenPulls).
+func (r rest) OpenPulls(ctx context.Context, repo, base string) ([]Pull, error) {
+	owner, name, err := split(repo)
+	if err != nil {
+		return nil, err
+	}
+	prs, _, err := r.gh.PullRequests.List(ctx, owner, name, &github.PullRequestListOptions{
+		State: "open", Base: base, ListOptions: github.ListOptions{PerPage: MaxOpenPulls},
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Pull, 0, len(prs))
+	for _, pr := range prs {
+		out = append(out, Pull{Number: pr.GetNumber(), State: pr.GetState(), Title: pr.GetTitle(),
+			HeadSHA: pr.GetHead().GetSHA(), HeadRef: pr.GetHead().GetRef(), BaseRef: pr.GetBase().GetRef(),
+			Author: pr.GetUser().GetLogin()})
+	}
+	return out, nil
+}

@@ -252,6 +252,7 @@ func checked(rs *rules.Rules, d Delivery, c *classification, repo repoInfo, sha 
 // healthIntents re-evaluates the automatic promotion out of each
 // environment whose health names the check.
 func healthIntents(rs *rules.Rules, d Delivery, c *classification, repo repoInfo, sha string, check *intent.Check) {
+	defer policySweeps(rs, d, c, repo, sha, rs.HealthFor(c.repo, check.Name))
 	for _, se := range rs.HealthFor(c.repo, check.Name) {
 		next, ok := rs.Next(se.Service, se.Env)
 		if !ok {

@@ -26,9 +26,17 @@ type Policy interface {
 // Policy (a worker built without one) the intent is acknowledged.
 func (w *Worker) policy(ctx context.Context, repo checkout.Repo, in intent.Intent, log zerolog.Logger) (Result, error) {
 	res := Result{Intent: in, PR: in.Source.Issue, PRURL: in.Source.PRURL}
+	if in.Sweep() {
+		if err := w.wakeWaits(ctx, in, log); err != nil {
+			return res, err
+		}
+	}
 	if w.Policy == nil || repo.Policy == nil {
 		res.Outcome, res.Reason = Skipped, "policy checks are not enabled in this worker"
 		return res, nil
+	}
+	if in.Sweep() {
+		return w.policySweep(ctx, repo, in, log)
 	}
 	ctx, release, err := w.Holder.Hold(ctx, in.Target().String())
 	if err != nil {

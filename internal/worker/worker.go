@@ -80,6 +80,8 @@ type Worker struct {
 	Once Once
 	// ConfigChecks, when set, writes promobot/config on pull requests (config.go).
 	ConfigChecks ConfigChecks
+	// Waits, when set, remembers commands waiting for health (waits.go).
+	Waits Waits
 }
 
 // Handle processes one delivery and returns its one queue action.
@@ -140,10 +142,13 @@ func (w *Worker) handle(ctx context.Context, in intent.Intent, log zerolog.Logge
 		t, err := repo.Read(ctx)
 		return t.Rules, err
 	}
+	var waits []string
 	p, err := w.Commands.Handle(ctx, repo.ChatOps, in, loadRules, func(ctx context.Context, sub intent.Intent) (chatops.Promotion, error) {
 		r, err := w.promoted(w.promote(ctx, repo, sub, log))
+		waits = healthWait(ctx, repo, sub, r, err, waits)
 		return r.promotion(), err
 	})
+	w.rememberWaits(ctx, in, waits, err, log)
 	return fromPromotion(in, p), err
 }
 

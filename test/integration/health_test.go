@@ -240,3 +240,46 @@ func TestStatusWakesTheWaitingPromotion(t *testing.T) {
 		t.Errorf("staging PR body does not show the health gate:\n%s", pr.Body)
 	}
 }
+
+// TestStatusWakesTheAskedForPromotion: /promote prod waits for staging's
+// health; the success status Argo CD posts opens the prod PR at once (the
+// backstop is minutes away), and the one reply says so.
+func TestStatusWakesTheAskedForPromotion(t *testing.T) {
+	rules := strings.Replace(closedLoopRules, "    ticket: { required: true, pattern: 'PAY-\\d+' }\n", "", 1)
+	h, ctx := startWith(t, demo.Options{Rules: []byte(rules), GitOpsFiles: map[string]string{
+		demo.OverlayPath("staging"): overlayWith("sha-1111111"),
+	}})
+	readme := "# gitops\n"
+	if _, err := h.GitHub.Commit(demo.GitOpsRepo, "docs", map[string]*string{"README.md": &readme}, "docs"); err != nil {
+		t.Fatal(err)
+	}
+	issue, err := h.GitHub.OpenPullRequest(demo.GitOpsRepo, "docs", "main", "Docs", "", "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	comment(t, ctx, h, issue, "alice", "/promote prod payment-service")
+	isCommand := func(r worker.Result) bool { return r.Intent.Command() }
+	r, n := awaitWhere(t, ctx, h, 0, "the waiting /promote prod", isCommand)
+	if r.Outcome != worker.Delayed || !strings.Contains(r.Reason, "waiting for continuous-delivery/payment-service-staging") {
+		t.Fatalf("/promote prod before staging is healthy: %s %q, want it waiting for staging's health", r.Outcome, r.Reason)
+	}
+	if err := h.GitHub.SetStatus(demo.GitOpsRepo, "main", "continuous-delivery/payment-service-staging", "success", "https://argocd.example.com/applications/payment-service-staging", "argocd"); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = awaitWhere(t, ctx, h, n+1, "the woken /promote prod", isCommand)
+	if r.Outcome != worker.Opened {
+		t.Fatalf("/promote prod after staging turned healthy: %s %q, want the prod PR opened", r.Outcome, r.Reason)
+	}
+	if got := renderImage(t, h, findPR(t, h, r.PR).HeadSHA, "prod"); got != demo.Image+":sha-1111111" {
+		t.Errorf("prod PR renders %s", got)
+	}
+	var answers []string
+	for _, c := range replies(h, issue) {
+		if strings.Contains(c.Body, "<!-- promobot-reply:") {
+			answers = append(answers, c.Body)
+		}
+	}
+	if len(answers) != 1 || !strings.Contains(answers[0], r.PRURL) {
+		t.Errorf("replies %q, want one naming the prod PR %s", answers, r.PRURL)
+	}
+}

@@ -240,3 +240,46 @@ func latestRun(t *testing.T, h *demo.Harness, sha string) githubtest.CheckRun {
 	}
 	return *last
 }
+
+// TestHealthStatusJudgesPolicyAgain: a hand-written prod PR whose tag runs
+// in staging, while staging is unhealthy, fails promobot/policy; the
+// success status Argo CD posts on main turns it green with no PR event.
+func TestHealthStatusJudgesPolicyAgain(t *testing.T) {
+	rules := strings.Replace(policyRules, "    auto: true\n  - name: prod\n",
+		"    auto: true\n    health: { checks: ['continuous-delivery/{{.Service}}-staging'] }\n  - name: prod\n", 1)
+	h, ctx := startWith(t, demo.Options{Rules: []byte(rules), Clock: policychecktest.NewClock(policyWed), GitOpsFiles: map[string]string{
+		demo.OverlayPath("staging"): overlayWith("sha-1111111"),
+	}})
+	cd, argo := "continuous-delivery/payment-service-staging", "https://argocd.example.com/applications/payment-service-staging"
+	if err := h.GitHub.SetStatus(demo.GitOpsRepo, "main", cd, "failure", argo, "argocd"); err != nil {
+		t.Fatal(err)
+	}
+	head := handWritten(t, h, "prod-1111111", "sha-1111111")
+	n, err := h.GitHub.OpenPullRequest(demo.GitOpsRepo, "prod-1111111", "main", "Promote payment-service to prod", "Ticket: PAY-7", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := awaitPolicy(t, ctx, h, 0, n, worker.Refused)
+	if run := latestRun(t, h, head); run.Conclusion != "failure" || !strings.Contains(run.Summary, cd) {
+		t.Fatalf("prod PR while staging is unhealthy: %s\n%s", run.Conclusion, run.Summary)
+	}
+
+	if err := h.GitHub.SetStatus(demo.GitOpsRepo, "main", cd, "success", argo, "argocd"); err != nil {
+		t.Fatal(err)
+	}
+	for i := seen; ; i++ {
+		r, err := h.AwaitPolicy(ctx, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Intent.Event == "status" && r.Outcome == worker.Updated {
+			break
+		}
+	}
+	if run := latestRun(t, h, head); run.Conclusion != "success" {
+		t.Fatalf("prod PR after staging turned healthy: %s\n%s", run.Conclusion, run.Summary)
+	}
+	for _, err := range githubtest.CheckCalls(h.GitHub.Calls()) {
+		t.Errorf("undocumented request: %v", err)
+	}
+}
