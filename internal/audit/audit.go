@@ -207,7 +207,9 @@ func ParseSince(s string, now time.Time) (time.Time, error) {
 			return t, nil
 		}
 	}
-	return time.Time{}, fmt.Errorf("--since %q: want a duration back from now (30d, 36h) or a date (2026-01-31)", s)
+	// At most 20 characters of the input are quoted: quoting may make each
+	// byte four characters, and an error need not echo all of it.
+	return time.Time{}, fmt.Errorf("--since %.20q: want a duration back from now (30d, 36h) or a date (2026-01-31)", s)
 }
 
 // ran renders PrevRan for people.
