@@ -152,16 +152,23 @@ func TestFlakyGitHub(t *testing.T) {
 		if c.Status != http.StatusBadGateway {
 			continue
 		}
-		// The retry is the next call to the same route. (The server records
-		// a call once answered, so a large answer to the call before can be
-		// recorded after it.)
-		j := slices.IndexFunc(calls[i+1:], func(r githubtest.Call) bool { return r.Method == c.Method && r.Path == c.Path })
-		if j < 0 {
-			t.Fatalf("call %d (%s) faulted and was not retried", i, c.Route)
+		// The retry is the call to the same route next to it. The server
+		// records a call once answered, so the order of neighbours can
+		// swap: a large answer to the call before can be recorded after it,
+		// and the retry's answer before the fault's own record.
+		found := false
+		for _, k := range []int{i + 1, i + 2, i - 1} {
+			if k < 0 || k >= len(calls) {
+				continue
+			}
+			r := calls[k]
+			if r.Method == c.Method && r.Path == c.Path && bytes.Equal(r.Body, c.Body) && r.Status != http.StatusBadGateway {
+				found = true
+				break
+			}
 		}
-		r := calls[i+1+j]
-		if j > 1 || !bytes.Equal(r.Body, c.Body) || r.Status == http.StatusBadGateway {
-			t.Errorf("call %d %s %s (%d bytes) retried as %s %s (%d bytes) -> %d", i, c.Method, c.Path, len(c.Body), r.Method, r.Path, len(r.Body), r.Status)
+		if !found {
+			t.Errorf("call %d %s %s (%d bytes) faulted and no neighbouring call is its retry", i, c.Method, c.Path, len(c.Body))
 		}
 	}
 	if errs := githubtest.CheckCalls(calls); len(errs) > 0 {
