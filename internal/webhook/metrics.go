@@ -1,8 +1,9 @@
 package webhook
 
 import (
-	"errors"
 	"fmt"
+
+	"github.com/promobot/promobot/internal/promreg"
 
 	"github.com/google/go-github/v60/github"
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,21 +47,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-// register registers *c, or adopts the collector already registered under
-// the same name (a second Handler in one process shares the counters).
+// register is promreg.Register, its error named.
 func register[C prometheus.Collector](reg prometheus.Registerer, c *C) error {
-	err := reg.Register(*c)
-	if err == nil {
-		return nil
+	if err := promreg.Register(reg, c); err != nil {
+		return fmt.Errorf("webhook: metrics: %w", err)
 	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			*c = existing
-			return nil
-		}
-	}
-	return fmt.Errorf("webhook: metrics: %w", err)
+	return nil
 }
 
 // knownEvents bounds the "event" label: a header value GitHub does not

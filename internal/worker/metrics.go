@@ -1,9 +1,10 @@
 package worker
 
 import (
-	"errors"
 	"fmt"
 	"time"
+
+	"github.com/promobot/promobot/internal/promreg"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -54,20 +55,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-// register registers *c, or adopts the collector of that name already there.
+// register is promreg.Register, its error named.
 func register[C prometheus.Collector](reg prometheus.Registerer, c *C) error {
-	err := reg.Register(*c)
-	if err == nil {
-		return nil
+	if err := promreg.Register(reg, c); err != nil {
+		return fmt.Errorf("worker: metrics: %w", err)
 	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			*c = existing
-			return nil
-		}
-	}
-	return fmt.Errorf("worker: metrics: %w", err)
+	return nil
 }
 
 // observe counts one handled intent; a promotion that reached GitHub also
