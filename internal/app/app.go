@@ -113,7 +113,9 @@ type App struct {
 	github   *ghapp.Clients // the workers' GitHub clients; nil without workers
 	live     *liveBoard     // the status page's open PRs and closed gates (uilive.go)
 	// index of the repositories' own configurations (repoindex.go)
-	index     *repoindex.Index
+	index *repoindex.Index
+	// page is the status page's source (nil when the page is off)
+	page      atomic.Pointer[uiSource]
 	indexStop context.CancelFunc
 
 	stop     context.CancelFunc
@@ -347,6 +349,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 		}
 	}
 	a.wg.Wait()
+	if p := a.page.Load(); p != nil {
+		p.settle() // its background rebuilds, cancelled with the rest
+	}
 	a.close()
 	return errors.Join(errs...)
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/promobot/promobot/internal/checkout"
 	"github.com/promobot/promobot/internal/ghapp"
 	"github.com/promobot/promobot/internal/gitmirror"
 	"github.com/promobot/promobot/internal/history"
@@ -55,7 +56,12 @@ func (a *App) startUI(ctx context.Context, cfg Config, mirrors *gitmirror.Mirror
 		a.live.watch(ctx)
 	}()
 	src := &uiSource{rules: a.rules.Current, mirrors: mirrors, cache: history.NewCache(64), live: a.live,
-		webURL: web, now: time.Now, log: a.log}
+		webURL: web, now: time.Now, log: a.log, bg: ctx,
+		configs: &checkout.Source{RepoConfigPath: cfg.RepoConfigPath, Log: a.log}}
+	if a.index != nil {
+		src.configured = a.index
+	}
+	a.page.Store(src)
 	if a.github != nil {
 		every := cfg.UIRefresh
 		if every <= 0 {
@@ -79,6 +85,11 @@ func (a *App) observeUI() func(worker.Result) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		a.live.observe(ctx, res)
+		if p := a.page.Load(); p != nil && res.Intent.Repo != "" {
+			// The worker fetched the repository: the page reads its new
+			// head now rather than on the next request.
+			p.kick(res.Intent.Repo)
+		}
 	}
 }
 
@@ -96,11 +107,12 @@ func refreshMirrors(ctx context.Context, s *uiSource, clients *ghapp.Clients, ev
 		}
 		rs := s.rules()
 		if rs != nil {
-			for _, repo := range reposOf(rs) {
+			for _, repo := range s.repos(rs) {
 				if err := refreshOne(ctx, s.mirrors, clients, repo, every); err != nil && ctx.Err() == nil {
 					s.log.Warn().Err(err).Str("repo", repo).Msg("ui: mirror not refreshed; the page shows the last fetch")
 				}
 			}
+			s.refresh(ctx)
 		}
 		t.Reset(every)
 	}

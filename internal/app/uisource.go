@@ -22,6 +22,12 @@ import (
 // its mirror holds it (walked once per head commit, internal/history), and
 // the open PRs and closed gates the workers record in KV (liveBoard). It
 // never calls GitHub: the workers and push events keep the mirrors current.
+//
+// A repository's matrix is built once per head, rules and minute
+// (uirepos.go). A request that finds a newer head, or an older minute,
+// shows the matrix it has, marked "updating", and has it rebuilt in the
+// background: a request never walks history, except the very first one of
+// a repository.
 type uiSource struct {
 	rules   func() *rules.Rules
 	mirrors *gitmirror.Mirrors
@@ -30,23 +36,38 @@ type uiSource struct {
 	webURL  string // GitHub's web address, for PR and repository links
 	now     func() time.Time
 	log     zerolog.Logger
+	// configured lists the repositories configured by their own file
+	// (the repository configuration index); nil: the rules' only.
+	configured configuredRepos
+	// configs reads a repository's own configuration at a commit, merged
+	// with the server's policy; nil: the server's rules decide everywhere.
+	configs rulesAt
+	// expansions caches generator expansions per repository and commit.
+	expansions rules.Expansions
+	// bg is the context of background rebuilds (the app's); nil: Background.
+	bg context.Context
 	// health is the hook for an environment's health state where health
 	// is configured ("" when not); nil: no health shown.
 	health func(repo, service, env string) string
 	// walk returns a repository's history; nil: its mirror's (history).
 	walk func(ctx context.Context, rs *rules.Rules, repo string) (*history.History, error)
 
-	mu    sync.Mutex
-	built map[string]builtRepo // repository → its matrix at one head
+	mu         sync.Mutex
+	built      map[string]builtRepo // lower-case repository → its matrix at one head
+	rebuilding map[string]bool
+	wg         sync.WaitGroup // background rebuilds
 }
 
-// builtRepo is a repository's matrix without the live records, reused
-// while the rules and the head are the same, for up to builtTTL (the lag
-// flag depends on the time).
+// builtRepo is a repository's matrix without the live records, with the
+// rules and history it was built from, reused while its key (rules and
+// head) is the same, for up to builtTTL (the lag flag depends on the time).
 type builtRepo struct {
-	digest, head string
-	at           time.Time
-	rp           ui.Repository
+	key   string
+	at    time.Time
+	rp    ui.Repository
+	rules *rules.Rules
+	h     *history.History
+	err   error // the repository is unreadable (rp says so)
 }
 
 const builtTTL = time.Minute
@@ -73,26 +94,6 @@ func baseBranch(rs *rules.Rules) string {
 	return "main"
 }
 
-// history walks repo's base branch in its mirror; a repository no worker
-// has fetched yet has none (nil, nil).
-func (s *uiSource) history(ctx context.Context, rs *rules.Rules, repo string) (*history.History, error) {
-	if s.walk != nil {
-		return s.walk(ctx, rs, repo)
-	}
-	st, head, err := s.mirrors.Objects(repo, baseBranch(rs))
-	if errors.Is(err, gitmirror.ErrNoRepo) || errors.Is(err, gitmirror.ErrNoRev) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("history of %s: %w", repo, err)
-	}
-	h, err := s.cache.Walk(ctx, st, head, rs, history.Options{Repo: repo})
-	if err != nil {
-		return nil, fmt.Errorf("history of %s: %w", repo, err)
-	}
-	return h, nil
-}
-
 func (s *uiSource) prURL(repo string, n int) string {
 	if n == 0 || s.webURL == "" {
 		return ""
@@ -107,36 +108,11 @@ func (s *uiSource) Status(ctx context.Context) (ui.Status, error) {
 	if rs == nil {
 		return st, errors.New("no rules")
 	}
-	for _, repo := range reposOf(rs) {
-		h, err := s.history(ctx, rs, repo)
-		if err != nil {
-			s.log.Warn().Err(err).Str("repo", repo).Msg("ui: history unreadable; the matrix shows the error")
-		}
-		st.Repositories = append(st.Repositories, s.withLive(s.matrix(rs, repo, h, err)))
+	for _, repo := range s.repos(rs) {
+		b := s.get(ctx, rs, repo)
+		st.Repositories = append(st.Repositories, s.withLive(b.rp))
 	}
 	return st, nil
-}
-
-// matrix returns repo's matrix at h, built once per rules, head and builtTTL.
-func (s *uiSource) matrix(rs *rules.Rules, repo string, h *history.History, herr error) ui.Repository {
-	if h == nil || herr != nil {
-		return s.repository(rs, repo, h, herr)
-	}
-	now := s.now()
-	s.mu.Lock()
-	b, ok := s.built[repo]
-	s.mu.Unlock()
-	if ok && b.digest == rs.Digest() && b.head == h.Head && now.Sub(b.at) < builtTTL {
-		return b.rp
-	}
-	rp := s.repository(rs, repo, h, nil)
-	s.mu.Lock()
-	if s.built == nil {
-		s.built = map[string]builtRepo{}
-	}
-	s.built[repo] = builtRepo{digest: rs.Digest(), head: h.Head, at: now, rp: rp}
-	s.mu.Unlock()
-	return rp
 }
 
 // withLive returns a copy of rp with the open PRs and closed gates the
@@ -170,6 +146,9 @@ func (s *uiSource) repository(rs *rules.Rules, repo string, h *history.History, 
 	rp := ui.Repository{Repo: repo, Environments: rs.EnvNames(), Services: []ui.Service{}}
 	if s.webURL != "" {
 		rp.URL = s.webURL + "/" + repo
+	}
+	if h != nil {
+		rp.Head = h.Head
 	}
 	var svcs []*rules.Service
 	for i := range rs.Services {
@@ -229,19 +208,28 @@ func (s *uiSource) cell(repo, svc, env string, h *history.History, herr error, c
 
 // Timeline is one service's changes, newest first.
 func (s *uiSource) Timeline(ctx context.Context, repo, service string) ([]ui.Change, bool, error) {
-	rs := s.rules()
-	if rs == nil {
+	server := s.rules()
+	if server == nil {
 		return nil, false, errors.New("no rules")
 	}
-	svc, ok := rs.Service(service)
-	if !ok || !strings.EqualFold(svc.Repo, repo) {
+	name := ""
+	for _, r := range s.repos(server) {
+		if strings.EqualFold(r, repo) {
+			name = r
+		}
+	}
+	if name == "" {
 		return nil, false, nil
 	}
-	h, err := s.history(ctx, rs, svc.Repo)
-	if err != nil || h == nil {
-		return []ui.Change{}, true, err
+	b := s.get(ctx, server, name)
+	svc, ok := b.rules.Service(service)
+	if !ok || !strings.EqualFold(svc.Repo, name) {
+		return nil, false, nil
 	}
-	changes := h.Service(service)
+	if b.h == nil {
+		return []ui.Change{}, true, b.err
+	}
+	changes := b.h.Service(service)
 	out := make([]ui.Change, 0, len(changes))
 	for _, c := range changes {
 		uc := ui.Change{Time: c.Time, Env: c.Env, Commit: c.Commit, From: c.From, To: c.To, How: string(c.Via),
@@ -251,7 +239,7 @@ func (s *uiSource) Timeline(ctx context.Context, repo, service string) ([]ui.Cha
 		}
 		uc.PRURL = s.prURL(svc.Repo, c.PR)
 		if c.Ticket != "" {
-			if u, err := rs.TicketURL(service, c.Env, c.Ticket); err == nil {
+			if u, err := b.rules.TicketURL(service, c.Env, c.Ticket); err == nil {
 				uc.TicketURL = u
 			}
 		}

@@ -3,6 +3,8 @@ package history
 import (
 	"container/list"
 	"context"
+	"fmt"
+	"hash/fnv"
 	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -44,7 +46,7 @@ func NewCache(n int) *Cache {
 // walks only the commits since the last head walked for the same
 // repository and rules (Options.Base). A failed walk is not kept.
 func (c *Cache) Walk(ctx context.Context, st storer.EncodedObjectStorer, head plumbing.Hash, rs *rules.Rules, opt Options) (*History, error) {
-	k := cacheKey{repo: opt.Repo, rules: rs.Digest(), head: head.String(), limit: opt.MaxCommits}
+	k := cacheKey{repo: opt.Repo, rules: rulesKey(rs), head: head.String(), limit: opt.MaxCommits}
 	c.mu.Lock()
 	e := c.m[k]
 	if e == nil {
@@ -85,4 +87,22 @@ func (c *Cache) Walk(ctx context.Context, st storer.EncodedObjectStorer, head pl
 		c.mu.Unlock()
 	}
 	return e.h, e.err
+}
+
+// rulesKey tells apart rules that share a file but not their services:
+// generators expanded over different commits. A walk is a valid Base only
+// for the same services and targets (a new service's past is not in it).
+func rulesKey(rs *rules.Rules) string {
+	f := fnv.New64a()
+	envs := rs.EnvNames()
+	for i := range rs.Services {
+		svc := &rs.Services[i]
+		f.Write([]byte(svc.Name + "\x00" + svc.Repo + "\x00"))
+		for _, env := range envs {
+			for _, t := range svc.Targets[env] {
+				f.Write([]byte(env + "\x00" + t.Kustomize + "\x00" + t.Helm + "\x00" + t.Field + "\x00" + t.Manifest + "\x00" + t.Container + "\x00"))
+			}
+		}
+	}
+	return fmt.Sprintf("%s/%d/%x", rs.Digest(), len(rs.Services), f.Sum64())
 }

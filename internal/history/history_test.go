@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -215,4 +217,60 @@ func sameJSON(t *testing.T, a, b *history.History) bool {
 		t.Fatal(err)
 	}
 	return string(ja) == string(jb)
+}
+
+// TestCacheTellsGeneratedServicesApart: rules from one file expanded over
+// two commits list different services; the walk with the new service must
+// not start from a walk that did not track it (its past would be lost).
+func TestCacheTellsGeneratedServicesApart(t *testing.T) {
+	r := gitfixture.GitOps(t)
+	file := gitfixture.GitOpsRules + `generators:
+  - repo: acme/gitops
+    directories: 'apps/web'
+    service:
+      name: 'gen-{{.Dir}}'
+      image: registry.example.com/web
+      targets:
+        dev: { kustomize: '{{.Path}}/dev' }
+`
+	rs, err := rules.Parse("rules.yaml", []byte(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	expand := func(fsys fstest.MapFS) *rules.Rules {
+		out, err := rs.Expand(ctx, func(string) (fs.FS, error) { return fsys, nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	without := expand(fstest.MapFS{})
+	with := expand(fstest.MapFS{"apps/web/dev/kustomization.yaml": {}})
+	if len(with.Services) != len(without.Services)+1 || with.Digest() != without.Digest() {
+		t.Fatalf("fixture: %d and %d services, digests %s %s", len(with.Services), len(without.Services), with.Digest(), without.Digest())
+	}
+	st, head, err := history.OpenDir(r.Dir, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := plumbing.NewHash(r.Git(time.Time{}, gitfixture.Who{}, "rev-parse", "HEAD~1"))
+	c := history.NewCache(4)
+	if _, err := c.Walk(ctx, st, old, without, history.Options{Repo: "acme/gitops"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Walk(ctx, st, head, with, history.Options{Repo: "acme/gitops"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := history.Walk(ctx, st, head, with, history.Options{Repo: "acme/gitops"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full.Service("gen-web")) == 0 {
+		t.Fatal("fixture: gen-web has no history")
+	}
+	if len(got.Service("gen-web")) != len(full.Service("gen-web")) {
+		t.Errorf("gen-web: %d changes from the cache, %d in a full walk", len(got.Service("gen-web")), len(full.Service("gen-web")))
+	}
 }

@@ -1,0 +1,284 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+
+	"github.com/promobot/promobot/internal/checkout"
+	"github.com/promobot/promobot/internal/gitmirror"
+	"github.com/promobot/promobot/internal/history"
+	"github.com/promobot/promobot/internal/repoindex"
+	"github.com/promobot/promobot/internal/rules"
+	"github.com/promobot/promobot/internal/ui"
+)
+
+// configuredRepos lists the repositories that carry their own
+// configuration (repoindex.Index).
+type configuredRepos interface {
+	Configs(server *rules.Rules) (uint64, []repoindex.Config)
+}
+
+// rulesAt returns the rules that decide for repo at base (checkout.Source).
+type rulesAt interface {
+	RulesAt(ctx context.Context, server *rules.Rules, repo string, base *gitmirror.Snapshot, report func(rules.Errors)) (*rules.Rules, error)
+}
+
+// repos returns every repository the page shows: those the server's
+// rules name and those configured by their own file (valid or not: a
+// broken file is shown with its error), sorted, each once.
+func (s *uiSource) repos(server *rules.Rules) []string {
+	out := reposOf(server)
+	if s.configured == nil {
+		return out
+	}
+	seen := make(map[string]bool, len(out))
+	for _, r := range out {
+		seen[strings.ToLower(r)] = true
+	}
+	_, cs := s.configured.Configs(server)
+	added := false
+	for _, c := range cs {
+		if c.State == repoindex.None || seen[strings.ToLower(c.Repo)] {
+			continue
+		}
+		seen[strings.ToLower(c.Repo)] = true
+		out = append(out, c.Repo)
+		added = true
+	}
+	if added {
+		sortFold(out)
+	}
+	return out
+}
+
+func sortFold(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && strings.ToLower(s[j]) < strings.ToLower(s[j-1]); j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// located is what decides a repository's matrix now, read without walking
+// history: the rules at its base head (its own configuration, generators
+// expanded) and that head.
+type located struct {
+	rules *rules.Rules
+	st    storer.EncodedObjectStorer
+	head  plumbing.Hash
+	h     *history.History // given (tests); nil: walked from st at head
+	err   error            // the repository cannot be read or configured
+	none  bool             // no worker has fetched it yet
+}
+
+// key is what a built matrix depends on besides the time.
+func (l located) key() string {
+	switch {
+	case l.err != nil:
+		return "error|" + l.err.Error()
+	case l.none:
+		return "none|" + l.rules.Digest()
+	case l.h != nil:
+		return fmt.Sprintf("given|%s|%p", l.rules.Digest(), l.h)
+	}
+	return servicesKey(l.rules) + "|" + l.head.String()
+}
+
+// servicesKey tells rules apart that share a file but not their services
+// (generators expanded over different trees).
+func servicesKey(rs *rules.Rules) string {
+	f := fnv.New64a()
+	for _, svc := range rs.Services {
+		f.Write([]byte(svc.Name))
+		f.Write([]byte{0})
+	}
+	return fmt.Sprintf("%s|%d|%x", rs.Digest(), len(rs.Services), f.Sum64())
+}
+
+// locate reads repo's base head and the rules there. A configuration file
+// that does not load is an error the page shows; a repository not fetched
+// yet is shown as such.
+func (s *uiSource) locate(ctx context.Context, server *rules.Rules, repo string) located {
+	if s.walk != nil {
+		h, err := s.walk(ctx, server, repo)
+		if err == nil && h == nil {
+			return located{rules: server, none: true}
+		}
+		return located{rules: server, h: h, err: err}
+	}
+	branch := baseBranch(server)
+	snap, err := s.mirrors.Snapshot(ctx, repo, branch)
+	if errors.Is(err, gitmirror.ErrNoRepo) || errors.Is(err, gitmirror.ErrNoRev) {
+		return located{rules: server, none: true}
+	}
+	if err != nil {
+		return located{rules: server, err: fmt.Errorf("read %s@%s: %w", repo, branch, err)}
+	}
+	rs := server
+	if s.configs != nil {
+		if rs, err = s.configs.RulesAt(ctx, server, repo, snap, nil); err != nil {
+			return located{rules: server, err: err}
+		}
+		if own := rs.Defaults.BaseBranch; rs != server && own != "" && own != branch {
+			// The configuration names its own base branch: the matrix
+			// is that branch's, with the configuration found there.
+			branch = own
+			if snap, err = s.mirrors.Snapshot(ctx, repo, branch); err != nil {
+				return located{rules: server, err: fmt.Errorf("read %s@%s: %w", repo, branch, err)}
+			}
+			if rs, err = s.configs.RulesAt(ctx, server, repo, snap, nil); err != nil {
+				return located{rules: server, err: err}
+			}
+		}
+	}
+	if rs, err = s.expansions.For(ctx, rs, repo, snap.Commit(), snap.FS()); err != nil {
+		return located{rules: server, err: err}
+	}
+	st, _, err := s.mirrors.Objects(repo, branch)
+	if err != nil {
+		return located{rules: rs, err: fmt.Errorf("read %s@%s: %w", repo, branch, err)}
+	}
+	return located{rules: rs, st: st, head: plumbing.NewHash(snap.Commit())}
+}
+
+// get returns repo's matrix: the one built, when its key is current and it
+// is under builtTTL old; else the one built, marked updating, while a
+// rebuild runs in the background; else (the first request) one built now.
+func (s *uiSource) get(ctx context.Context, server *rules.Rules, repo string) builtRepo {
+	l := s.locate(ctx, server, repo)
+	key := l.key()
+	s.mu.Lock()
+	b, ok := s.built[strings.ToLower(repo)]
+	s.mu.Unlock()
+	if ok && b.key == key && s.now().Sub(b.at) < builtTTL {
+		return b
+	}
+	if ok {
+		s.kick(repo)
+		b.rp.Updating = true
+		return b
+	}
+	b = s.build(ctx, repo, l)
+	s.keep(repo, b)
+	return b
+}
+
+// build walks repo's history (from its last walk, history.Cache) and
+// builds its matrix.
+func (s *uiSource) build(ctx context.Context, repo string, l located) builtRepo {
+	h, err := l.h, l.err
+	if err == nil && h == nil && !l.none {
+		h, err = s.cache.Walk(ctx, l.st, l.head, l.rules, history.Options{Repo: repo})
+		if err != nil {
+			err = fmt.Errorf("history of %s: %w", repo, err)
+		}
+	}
+	if err != nil {
+		s.log.Warn().Err(err).Str("repo", repo).Msg("ui: repository unreadable; the page shows the error")
+		rp := s.repository(l.rules, repo, nil, err)
+		rp.Error = pageError(err)
+		if errors.Is(err, checkout.ErrInvalidConfig) {
+			rp.Services = []ui.Service{} // its services are unknown
+		}
+		return builtRepo{key: l.key(), at: s.now(), rp: rp, rules: l.rules, err: err}
+	}
+	return builtRepo{key: l.key(), at: s.now(), rp: s.repository(l.rules, repo, h, nil), rules: l.rules, h: h}
+}
+
+// pageError is what the page says of an unreadable repository: a broken
+// configuration's first errors, else that history could not be read (the
+// log has the details).
+func pageError(err error) string {
+	if errors.Is(err, checkout.ErrInvalidConfig) {
+		errs := checkout.ConfigErrors(errors.Unwrap(err))
+		if len(errs) > 3 {
+			errs = append(errs[:3], fmt.Sprintf("and %d more", len(errs)-3))
+		}
+		return "The repository's configuration does not load (see its promobot/config check): " + strings.Join(errs, "; ")
+	}
+	return "The repository's history could not be read; promobot's log says why."
+}
+
+func (s *uiSource) keep(repo string, b builtRepo) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.built == nil {
+		s.built = map[string]builtRepo{}
+	}
+	s.built[strings.ToLower(repo)] = b
+}
+
+// kick rebuilds repo's matrix in the background, once at a time; a kick
+// while one runs is absorbed by it (it reads the repository when it starts).
+func (s *uiSource) kick(repo string) {
+	lk := strings.ToLower(repo)
+	s.mu.Lock()
+	if s.rebuilding[lk] {
+		s.mu.Unlock()
+		return
+	}
+	if s.rebuilding == nil {
+		s.rebuilding = map[string]bool{}
+	}
+	s.rebuilding[lk] = true
+	s.wg.Add(1)
+	s.mu.Unlock()
+	ctx := s.bg
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.rebuilding, lk)
+			s.mu.Unlock()
+		}()
+		server := s.rules()
+		if server == nil || ctx.Err() != nil {
+			return
+		}
+		l := s.locate(ctx, server, repo)
+		s.mu.Lock()
+		b, ok := s.built[lk]
+		s.mu.Unlock()
+		if ok && b.key == l.key() && s.now().Sub(b.at) < builtTTL {
+			return // another rebuild got there
+		}
+		nb := s.build(ctx, repo, l)
+		if ctx.Err() == nil {
+			s.keep(repo, nb)
+		}
+	}()
+}
+
+// refresh brings every repository's matrix up to date in the background
+// (after the mirrors were fetched); a repository whose key did not change
+// costs a locate.
+func (s *uiSource) refresh(ctx context.Context) {
+	server := s.rules()
+	if server == nil {
+		return
+	}
+	for _, repo := range s.repos(server) {
+		if ctx.Err() != nil {
+			return
+		}
+		l := s.locate(ctx, server, repo)
+		s.mu.Lock()
+		b, ok := s.built[strings.ToLower(repo)]
+		s.mu.Unlock()
+		if !ok || b.key != l.key() || s.now().Sub(b.at) >= builtTTL {
+			s.kick(repo)
+		}
+	}
+}
+
+// settle waits for the background rebuilds running (tests).
+func (s *uiSource) settle() { s.wg.Wait() }
