@@ -10,8 +10,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/promobot/promobot/internal/checkout"
-	"github.com/promobot/promobot/internal/gitmirror"
 	"github.com/promobot/promobot/internal/githubtest"
+	"github.com/promobot/promobot/internal/gitmirror"
 	"github.com/promobot/promobot/internal/history"
 	"github.com/promobot/promobot/internal/repoindex"
 	"github.com/promobot/promobot/internal/rules"
