@@ -210,7 +210,7 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		wh, err := webhook.New(webhook.Config{
 			Secret: cfg.WebhookSecret, Insecure: cfg.Insecure, Rules: a.rules.Current,
 			Publisher: a.q, Log: log, Registerer: reg,
-			OnInstallation: announceInstallations(a.nc),
+			OnInstallation: announceInstallations(a.nc), OnPush: announcePushes(a.nc),
 			RepoConfigs:    &webhookConfigs{idx: a.index}, RepoConfigPath: cfg.RepoConfigPath,
 		})
 		if err != nil {

@@ -2,15 +2,19 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/promobot/promobot/internal/checkout"
 	"github.com/promobot/promobot/internal/ghapp"
 	"github.com/promobot/promobot/internal/gitmirror"
 	"github.com/promobot/promobot/internal/history"
 	"github.com/promobot/promobot/internal/ui"
+	"github.com/promobot/promobot/internal/webhook"
 	"github.com/promobot/promobot/internal/worker"
 )
 
@@ -72,6 +76,9 @@ func (a *App) startUI(ctx context.Context, cfg Config, mirrors *gitmirror.Mirror
 			defer a.wg.Done()
 			refreshMirrors(ctx, src, a.github, every)
 		}()
+		if err := a.followPushes(ctx, src); err != nil {
+			return nil, err
+		}
 	}
 	return ui.New(ui.Config{Source: src, OAuth: oauth, NoAuth: cfg.UINoAuth && oauth == nil, Log: a.log})
 }
@@ -108,7 +115,7 @@ func refreshMirrors(ctx context.Context, s *uiSource, clients *ghapp.Clients, ev
 		rs := s.rules()
 		if rs != nil {
 			for _, repo := range s.repos(rs) {
-				if err := refreshOne(ctx, s.mirrors, clients, repo, every); err != nil && ctx.Err() == nil {
+				if err := refreshOne(ctx, s.mirrors, clients, repo, time.Now().Add(-every)); err != nil && ctx.Err() == nil {
 					s.log.Warn().Err(err).Str("repo", repo).Msg("ui: mirror not refreshed; the page shows the last fetch")
 				}
 			}
@@ -118,7 +125,9 @@ func refreshMirrors(ctx context.Context, s *uiSource, clients *ghapp.Clients, ev
 	}
 }
 
-func refreshOne(ctx context.Context, m *gitmirror.Mirrors, clients *ghapp.Clients, repo string, every time.Duration) error {
+// refreshOne fetches repo unless a fetch that started after since already
+// brought it up to date.
+func refreshOne(ctx context.Context, m *gitmirror.Mirrors, clients *ghapp.Clients, repo string, since time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	inst, err := clients.For(ctx, repo, 0)
@@ -133,5 +142,81 @@ func refreshOne(ctx context.Context, m *gitmirror.Mirrors, clients *ghapp.Client
 		tok, err := inst.Token(ctx)
 		return "x-access-token", tok, err
 	}
-	return m.FetchSince(ctx, repo, cloneURL, creds, time.Now().Add(-every))
+	return m.FetchSince(ctx, repo, cloneURL, creds, since)
+}
+
+// pushSubject carries the webhook's pushes to GitOps base branches
+// (webhook.Config.OnPush) to every process that serves the page.
+const pushSubject = "promobot.ui.push"
+
+// announcePushes publishes each push for the status page. Core NATS, not
+// the queue: a lost announcement costs the page a minute (its refresh).
+func announcePushes(nc *nats.Conn) func(context.Context, webhook.BranchMoved) error {
+	return func(_ context.Context, m webhook.BranchMoved) error {
+		data, err := json.Marshal(m)
+		if err != nil {
+			return fmt.Errorf("encode push: %w", err)
+		}
+		if err := nc.Publish(pushSubject, data); err != nil {
+			return fmt.Errorf("announce push: %w", err)
+		}
+		return nil
+	}
+}
+
+// followPushes fetches each announced repository (one fetch at a time;
+// pushes of a repository while its fetch waits are one) and rebuilds its
+// matrix, so a push that makes no intent, such as a hand edit, shows at
+// once.
+func (a *App) followPushes(ctx context.Context, src *uiSource) error {
+	var mu sync.Mutex
+	waiting := map[string]bool{}
+	wake := make(chan struct{}, 1)
+	sub, err := a.nc.Subscribe(pushSubject, func(m *nats.Msg) {
+		var ev webhook.BranchMoved
+		if err := json.Unmarshal(m.Data, &ev); err != nil || ev.Repo == "" {
+			a.log.Warn().Err(err).Msg("ui: undecodable push announcement ignored")
+			return
+		}
+		mu.Lock()
+		waiting[ev.Repo] = true
+		mu.Unlock()
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("status page: follow pushes: %w", err)
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		defer func() { _ = sub.Unsubscribe() }() // the connection closes next
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-wake:
+			}
+			mu.Lock()
+			repos := make([]string, 0, len(waiting))
+			for r := range waiting {
+				repos = append(repos, r)
+			}
+			clear(waiting)
+			mu.Unlock()
+			for _, repo := range repos {
+				asked := time.Now()
+				if err := refreshOne(ctx, src.mirrors, a.github, repo, asked); err != nil {
+					if ctx.Err() == nil {
+						a.log.Warn().Err(err).Str("repo", repo).Msg("ui: mirror not fetched after a push; the page shows it after its next refresh")
+					}
+					continue
+				}
+				src.kick(repo)
+			}
+		}
+	}()
+	return nil
 }

@@ -79,6 +79,9 @@ type Options struct {
 	// (its URLs default to the test server and Listen). Neither: 404.
 	UINoAuth bool
 	UIOAuth  *ui.OAuth
+	// UIRefresh is how often the page's mirrors are fetched when nothing
+	// else did (app.Config.UIRefresh; 0: app.DefaultUIRefresh).
+	UIRefresh time.Duration
 	// Listen is promobot's listen address (default 127.0.0.1:0).
 	Listen string
 	// GitHubBudget is promobot's shared GitHub write budget; no windows: none.
@@ -196,7 +199,7 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 		listen = "127.0.0.1:0"
 	}
 	h.App, err = app.Start(ctx, app.Config{
-		UINoAuth: o.UINoAuth, UIOAuth: o.UIOAuth, PublicURL: "http://" + listen,
+		UINoAuth: o.UINoAuth, UIOAuth: o.UIOAuth, UIRefresh: o.UIRefresh, PublicURL: "http://" + listen,
 		RulesPath: h.RulesPath, Listen: listen, DataDir: filepath.Join(o.Dir, "promobot"), NATSURL: o.NATSURL,
 		GitHubAPIURL: apiURL, AppID: AppID, PrivateKey: keyPEM, WebhookSecret: secret,
 		Workers: o.Workers, Webhook: true, Worker: true, Log: o.Log, Observe: h.observe, ObserveIndex: h.observeIndex,

@@ -51,6 +51,9 @@ type classification struct {
 	// change is set for an installation or installation_repositories
 	// delivery: the handler passes it to Config.OnInstallation.
 	change *InstallationChange
+	// moved is set for a push to a GitOps repository's base branch: the
+	// handler passes it to Config.OnPush.
+	moved *BranchMoved
 }
 
 // A classifier turns one event type into intents. Each reads its event

@@ -164,6 +164,10 @@ func classifyWorkflowRunSets(sets *ruleSets, d Delivery, ev *workflowRunEvent, c
 func classifyPushSets(sets *ruleSets, d Delivery, ev *pushEvent, c *classification) error {
 	repo := ev.Repository.FullName
 	branch, isBranch := strings.CutPrefix(ev.Ref, "refs/heads/")
+	if isBranch && !ev.Deleted && branch == sets.baseBranch(repo) && validSHA(ev.After) && intent.ValidRepo(repo) &&
+		(sets.ownFile(repo) || sets.server != nil && gitopsRepo(sets.server, repo)) {
+		c.moved = &BranchMoved{Repo: repo, Branch: branch, After: ev.After}
+	}
 	if !isBranch || ev.Deleted || len(sets.repos) == 0 && !sets.mayConfigure(repo, branch) {
 		if strings.HasPrefix(ev.Ref, "refs/tags/") && !ev.Deleted {
 			return sets.eachSource(d, c, func(rs *rules.Rules) error { return classifyPush(rs, d, ev, c) })

@@ -74,6 +74,11 @@ type Config struct {
 	// 503 (GitHub may redeliver) when it fails. Such deliveries publish no
 	// intent. nil: they are answered 202 and only logged.
 	OnInstallation func(ctx context.Context, ev InstallationChange) error
+	// OnPush, when set, is told of every verified push that moved a GitOps
+	// repository's base branch (whether or not it makes an intent), so the
+	// status page can read the new head at once. It is a hint: it runs
+	// within PublishTimeout, and a failure is logged, never answered.
+	OnPush func(ctx context.Context, ev BranchMoved) error
 	// RepoConfigs, when set, is the index of repositories' own
 	// configurations that classification reads besides Rules
 	// (repoconfigs.go); nil: the rules file alone.
@@ -258,6 +263,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, event, id string
 	}
 	if c.change != nil {
 		return h.installationChanged(r.Context(), c)
+	}
+	if c.moved != nil && h.cfg.OnPush != nil {
+		h.branchMoved(r.Context(), id, c.moved)
 	}
 	if event == "ping" || strings.HasPrefix(event, "installation") {
 		return decision{status: http.StatusOK, outcome: OutcomeIgnored, msg: c.note, c: c}
@@ -482,3 +490,20 @@ func setJSONHeaders(hdr http.Header, n int) {
 
 // compile-time check that the queue satisfies the interface.
 var _ Publisher = (*queue.Queue)(nil)
+
+// BranchMoved is a push to a GitOps repository's base branch.
+type BranchMoved struct {
+	Repo   string `json:"repo"`
+	Branch string `json:"branch"`
+	After  string `json:"after"`
+}
+
+// branchMoved tells Config.OnPush; the delivery's fate does not depend on it.
+func (h *Handler) branchMoved(ctx context.Context, id string, m *BranchMoved) {
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.PublishTimeout)
+	defer cancel()
+	if err := h.cfg.OnPush(ctx, *m); err != nil {
+		h.cfg.Log.Warn().Err(err).Str("delivery", id).Str("repo", m.Repo).
+			Msg("push not announced to the status page; it shows the new head after its next refresh")
+	}
+}
