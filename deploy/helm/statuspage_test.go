@@ -122,6 +122,9 @@ func TestStatusPageIsRouted(t *testing.T) {
 					t.Errorf("%s: callback URL from --public-url=%q is not https on the Ingress host %s", w.obj.name, pub, host)
 					continue
 				}
+				if !strings.Contains(r.notes, "callback URL to "+u.String()) {
+					t.Errorf("NOTES.txt does not tell the App's callback URL %s:\n%s", u, r.notes)
+				}
 				for _, cw := range routedPods(t, rel, ing, u.Host, u.Path) {
 					checkServesPage(t, rel, cw, u.Path)
 				}
@@ -283,5 +286,40 @@ func TestValueFilesHaveNoDuplicateKeys(t *testing.T) {
 		if err := yamlv3.Unmarshal(b, &v); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
+	}
+}
+
+// TestStatusPageRefusals: a public URL under a path would send GitHub's
+// callback (and every page link) where the Ingress routes nothing.
+func TestStatusPageRefusals(t *testing.T) {
+	ch := loadChart(t)
+	base := map[string]any{
+		"credentials": map[string]any{"existingSecret": "s"},
+		"ingress":     map[string]any{"enabled": true, "host": "promobot.example.com"},
+	}
+	cases := []struct {
+		name string
+		set  map[string]any
+		want string // "" renders
+	}{
+		{"webhook under a path", map[string]any{"ingress": map[string]any{"path": "/promobot/webhook"}}, `under "/promobot"`},
+		{"public url under a path", map[string]any{"promobot": map[string]any{"publicUrl": "https://example.com/tools/promobot"}}, `under "/tools/promobot"`},
+		{"public url at the root", map[string]any{"promobot": map[string]any{"publicUrl": "https://promobot.example.com/"}}, ""},
+		{"scaled, public url with /webhook", map[string]any{"mode": "scaled", "promobot": map[string]any{"publicUrl": "https://promobot.example.com/webhook"}}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			vals := mergeValues(mergeValues(deepCopy(base).(map[string]any),
+				map[string]any{"promobot": map[string]any{"githubOauthClientId": testOAuthClient}}), c.set)
+			_, err := render(t, ch, vals)
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case c.want != "" && err == nil:
+				t.Fatalf("rendered; want an error containing %q", c.want)
+			case c.want != "" && !strings.Contains(err.Error(), c.want):
+				t.Errorf("error %q does not contain %q", err, c.want)
+			}
+		})
 	}
 }
