@@ -130,6 +130,24 @@ func TestStatusPageIsRouted(t *testing.T) {
 				}
 			}
 
+			// Pods of a rolling workload keep answering for a moment after
+			// they are marked terminating, until the Ingress has dropped them
+			// (promobot closes its listener first thing on SIGTERM).
+			for _, w := range routedPods(t, rel, ing, host, "/") {
+				if w.replicas != nil && *w.replicas <= 1 && component(w.obj) == "server" {
+					continue // the one serve pod: there is no other to go to
+				}
+				c := w.template.Spec.Containers[0]
+				grace := int64(30)
+				if g := w.template.Spec.TerminationGracePeriodSeconds; g != nil {
+					grace = *g
+				}
+				if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil ||
+					c.Lifecycle.PreStop.Sleep.Seconds <= 0 || c.Lifecycle.PreStop.Sleep.Seconds >= grace {
+					t.Errorf("%s serves the page but has no preStop sleep within its grace period: a rollout drops page requests", w.obj.name)
+				}
+			}
+
 			// The ingress controller may reach every pod that serves the page.
 			from := nested(rel.r.values, "networkPolicy", "ingressFrom")
 			if from == nil {

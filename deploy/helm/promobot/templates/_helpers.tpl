@@ -347,7 +347,8 @@ spec:
         periodSeconds: 5
         timeoutSeconds: 3
         failureThreshold: 2
-      {{- if and (eq .component "webhook") (gt (int $vals.preStopSleepSeconds) 0) }}
+      {{- /* Webhook pods, and worker pods serving the status page, drain from the Service first. */}}
+      {{- if and (or (eq .component "webhook") (and (eq .component "worker") $v.promobot.githubOauthClientId)) (gt (int $vals.preStopSleepSeconds) 0) }}
       lifecycle:
         preStop:
           sleep:
