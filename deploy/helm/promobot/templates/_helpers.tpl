@@ -146,6 +146,12 @@ Configuration errors the schema cannot express. `fail` does not stop
 {{- if and .Values.promobot.githubOauthClientId (not (include "promobot.publicURL" .)) }}
 {{- fail "promobot.githubOauthClientId needs promobot.publicUrl or the Ingress: GitHub sends signed-in users back to its /auth/callback" }}
 {{- end }}
+{{- if and .Values.promobot.githubOauthClientId .Values.ingress.enabled }}
+{{- $site := (urlParse (include "promobot.publicURL" . | trimSuffix "/" | trimSuffix "/webhook")).path }}
+{{- if $site }}
+{{- fail (printf "promobot.githubOauthClientId: the status page and its /auth/callback live at the root of the host, but the public URL (promobot.publicUrl, else https://<ingress.host><ingress.path>) puts them under %q, which the Ingress does not route: use https://HOST or https://HOST/webhook" $site) }}
+{{- end }}
+{{- end }}
 {{- if and .Values.nats.url .Values.nats.urlSecret.name }}
 {{- fail "nats: set nats.url or nats.urlSecret.name, not both" }}
 {{- end }}
@@ -341,7 +347,8 @@ spec:
         periodSeconds: 5
         timeoutSeconds: 3
         failureThreshold: 2
-      {{- if and (eq .component "webhook") (gt (int $vals.preStopSleepSeconds) 0) }}
+      {{- /* Webhook pods, and worker pods serving the status page, drain from the Service first. */}}
+      {{- if and (or (eq .component "webhook") (and (eq .component "worker") $v.promobot.githubOauthClientId)) (gt (int $vals.preStopSleepSeconds) 0) }}
       lifecycle:
         preStop:
           sleep:
