@@ -211,7 +211,7 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 			Secret: cfg.WebhookSecret, Insecure: cfg.Insecure, Rules: a.rules.Current,
 			Publisher: a.q, Log: log, Registerer: reg,
 			OnInstallation: announceInstallations(a.nc), OnPush: announcePushes(a.nc),
-			RepoConfigs:    &webhookConfigs{idx: a.index}, RepoConfigPath: cfg.RepoConfigPath,
+			RepoConfigs: &webhookConfigs{idx: a.index}, RepoConfigPath: cfg.RepoConfigPath,
 		})
 		if err != nil {
 			return nil, err
