@@ -223,3 +223,38 @@ func TestDeadLetteredCommandIsNotWokenAgain(t *testing.T) {
 		t.Errorf("Wake = %d, %v; want b:0 and w:0~x:0", n, err)
 	}
 }
+
+// TestStartClearsTheWaitOfADeadLetter: promobot as started wires the
+// queue's dead letters to the page: a promotion the workers give up on
+// (here GitHub is unreachable and one delivery is allowed) stops waiting.
+func TestStartClearsTheWaitOfADeadLetter(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := config(t)
+	cfg.GitHubAPIURL = "http://127.0.0.1:1/"
+	cfg.GitHubRetry.MaxAttempts = 1
+	cfg.UINoAuth = true
+	hooked := make(chan queue.DeadLetter, 1)
+	cfg.Queue = queue.Config{MaxDeliver: 1, DeadLettered: func(dl queue.DeadLetter) { hooked <- dl }}
+	a, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = a.Shutdown(context.Background()) }()
+	in := promotion("a:0", "v1")
+	a.live.observe(ctx, worker.Result{Intent: in, Outcome: worker.Refused, Gate: "window", Reason: "outside the window"})
+	if c := cellOf(t, ctx, a, "v0"); len(c.Waiting) != 1 {
+		t.Fatalf("waiting %+v", c.Waiting)
+	}
+	if err := (queuePublisher{a.q}).Publish(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-hooked:
+	case <-ctx.Done():
+		t.Fatal("never dead-lettered")
+	}
+	if c := cellOf(t, ctx, a, "v0"); len(c.Waiting) != 0 || len(c.Failed) != 1 {
+		t.Errorf("waiting %+v failed %+v", c.Waiting, c.Failed)
+	}
+}
