@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -31,7 +32,7 @@ func deadApp(t *testing.T, ctx context.Context, qcfg queue.Config) (a *App, hook
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	a = &App{log: zerolog.New(zerolog.NewTestWriter(t))}
+	a = &App{log: zerolog.New(zerolog.NewTestWriter(t)), nc: nc}
 	hooked = make(chan queue.DeadLetter, 8)
 	qcfg.DeadLettered = func(dl queue.DeadLetter) { a.forgetDead(dl); hooked <- dl }
 	if a.q, err = queue.Open(ctx, nc, qcfg); err != nil {
@@ -256,5 +257,27 @@ func TestStartClearsTheWaitOfADeadLetter(t *testing.T) {
 	}
 	if c := cellOf(t, ctx, a, "v0"); len(c.Waiting) != 0 || len(c.Failed) != 1 {
 		t.Errorf("waiting %+v failed %+v", c.Waiting, c.Failed)
+	}
+}
+
+// TestDeadLetterKVFailureIsLogged: with the state KV unreachable, the dead
+// letter still stands (the hook returns) and the stale page is logged with
+// the intent and delivery ids.
+func TestDeadLetterKVFailureIsLogged(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, _ := deadApp(t, ctx, queue.Config{})
+	var logs bytes.Buffer
+	a.log = zerolog.New(&logs)
+	a.live.log = a.log
+	a.nc.Close()
+	in := command("c:0")
+	in.Services = []string{"web"}
+	a.forgetDead(deadLetter(t, in, "gave up"))
+	for _, want := range []string{`"level":"warn"`, `"intent":"c:0"`, `"delivery":"c"`, "ui: waits of a dead-lettered intent not read",
+		"ui: failed promotion not recorded", "dead-lettered command not forgotten"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, logs.String())
+		}
 	}
 }
