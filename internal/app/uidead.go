@@ -46,8 +46,8 @@ func promotionKind(k intent.Kind) bool {
 }
 
 // deadLettered replaces the wait records intent in wrote with failed
-// records, and records the failure of each of its services that no newer
-// promotion waits for. A command names its services only after it ran,
+// records, and records the failure of each of its services for which no
+// promotion asked for since waits. A command names its services only after it ran,
 // so the wait records of its repository and environment are read to find
 // them.
 func (b *liveBoard) deadLettered(ctx context.Context, in intent.Intent, reason string, at time.Time, log zerolog.Logger) {
@@ -87,8 +87,8 @@ func (b *liveBoard) deadLettered(ctx context.Context, in intent.Intent, reason s
 
 // waitsOf reads the wait records of in's repository and environment. It
 // deletes those in wrote (unless rewritten meanwhile) and returns them by
-// service (own), and names the services another intent's wait holds
-// (newer). own is never nil.
+// service (own), and names the services for which a promotion asked for no
+// earlier than in waits (newer). own is never nil.
 func (b *liveBoard) waitsOf(ctx context.Context, in intent.Intent) (own map[string]liveRecord, newer map[string]bool, err error) {
 	own, newer = map[string]liveRecord{}, map[string]bool{}
 	keys, err := b.kv.ListKeysFiltered(ctx, liveWait+">")
@@ -113,7 +113,11 @@ func (b *liveBoard) waitsOf(ctx context.Context, in intent.Intent) (own map[stri
 			continue
 		}
 		if r.Intent != in.ID {
-			newer[r.Service] = true
+			// Asked for since (or a woken copy of the same command): it
+			// says what comes; an older promotion's wait does not.
+			if !r.Created.Before(in.CreatedAt) {
+				newer[r.Service] = true
+			}
 			continue
 		}
 		err = b.kv.Delete(ctx, k, jetstream.LastRevision(e.Revision()))

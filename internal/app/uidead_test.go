@@ -91,6 +91,7 @@ func TestDeadLetteredPromotionIsNoLongerWaiting(t *testing.T) {
 		return worker.Result{Intent: in, Outcome: worker.Refused, Gate: "window", Reason: "outside the window", RetryAt: opens}
 	}
 	a1, b2 := promotion("a:0", "v1"), promotion("b:0", "v2")
+	b2.CreatedAt = a1.CreatedAt.Add(time.Minute)
 	sub := command("c:0") // a command's promotion carries the command's id and one service
 	sub.Services, sub.Tag = []string{"web"}, "v3"
 	type step struct {
@@ -112,6 +113,8 @@ func TestDeadLetteredPromotionIsNoLongerWaiting(t *testing.T) {
 			failed: []string{"v1"}, failReason: "gave up after 10 deliveries: outside the window"},
 		{name: "a newer promotion waits", steps: []step{obs(gated(a1)), obs(gated(b2)), dead(a1)}, running: "v0",
 			waiting: []string{"v2"}},
+		{name: "an older promotion waits", steps: []step{obs(gated(a1)), dead(b2)}, running: "v0",
+			waiting: []string{"v1"}, failed: []string{"v2"}},
 		{name: "given up without waiting", steps: []step{dead(a1)}, running: "v0", failed: []string{"v1"}},
 		{name: "a command without services", steps: []step{obs(gated(sub)), dead(command("c:0"))}, running: "v0",
 			failed: []string{"v3"}},

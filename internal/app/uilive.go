@@ -34,6 +34,9 @@ type liveRecord struct {
 	// Intent is the id of the intent that wrote the record: a dead letter
 	// clears only its own (uidead.go).
 	Intent string `json:"intent,omitempty"`
+	// Created is when that intent was created: a failure is not shown
+	// beside a wait of a promotion asked for since.
+	Created time.Time `json:"created,omitzero"`
 	// Failed: the intent was dead-lettered; Reason says why.
 	Failed bool `json:"failed,omitempty"`
 }
@@ -129,7 +132,7 @@ func (b *liveBoard) observe(ctx context.Context, res worker.Result) {
 	for _, svc := range in.Services {
 		var put, del []string
 		var rec liveRecord
-		base := liveRecord{Repo: in.Repo, Service: svc, Env: in.To, Tag: in.Tag, At: time.Now().UTC(), Intent: in.ID}
+		base := liveRecord{Repo: in.Repo, Service: svc, Env: in.To, Tag: in.Tag, At: time.Now().UTC(), Intent: in.ID, Created: in.CreatedAt}
 		switch {
 		case (res.Outcome == worker.Opened || res.Outcome == worker.Updated) && res.PR != 0:
 			rec = base
