@@ -46,6 +46,13 @@ func deadApp(t *testing.T, ctx context.Context, qcfg queue.Config) (a *App, hook
 // runs tag: the live records as a page process loads them at start.
 func cellOf(t *testing.T, ctx context.Context, a *App, tag string) ui.Cell {
 	t.Helper()
+	return cellFor(t, ctx, a, "web", tag)
+}
+
+// cellFor is what the page shows for svc in prod of acme/gitops when prod
+// runs tag.
+func cellFor(t *testing.T, ctx context.Context, a *App, svc, tag string) ui.Cell {
+	t.Helper()
 	b := newLiveBoard(a.q.State(), a.log)
 	w, err := b.kv.Watch(ctx, "ui.>")
 	if err != nil {
@@ -59,7 +66,7 @@ func cellOf(t *testing.T, ctx context.Context, a *App, tag string) ui.Cell {
 		b.apply(e.Key(), e.Operation(), e.Value())
 	}
 	s := &uiSource{live: b}
-	rp := s.withLive(ui.Repository{Repo: "acme/gitops", Services: []ui.Service{{Name: "web", Cells: []ui.Cell{{Env: "prod", Tag: tag}}}}})
+	rp := s.withLive(ui.Repository{Repo: "acme/gitops", Services: []ui.Service{{Name: svc, Cells: []ui.Cell{{Env: "prod", Tag: tag}}}}})
 	return rp.Services[0].Cells[0]
 }
 

@@ -59,7 +59,15 @@ type liveBoard struct {
 	mu   sync.Mutex
 	recs map[string]liveRecord // KV key → record
 
-	applied func() // tests: called after each update is applied
+	applied func()           // tests: called after each update is applied
+	now     func() time.Time // nil: the wall clock (tests move a fake one)
+}
+
+func (b *liveBoard) clock() time.Time {
+	if b.now != nil {
+		return b.now().UTC()
+	}
+	return time.Now().UTC()
 }
 
 func newLiveBoard(kv jetstream.KeyValue, log zerolog.Logger) *liveBoard {
@@ -132,7 +140,7 @@ func (b *liveBoard) observe(ctx context.Context, res worker.Result) {
 	for _, svc := range in.Services {
 		var put, del []string
 		var rec liveRecord
-		base := liveRecord{Repo: in.Repo, Service: svc, Env: in.To, Tag: in.Tag, At: time.Now().UTC(), Intent: in.ID, Created: in.CreatedAt}
+		base := liveRecord{Repo: in.Repo, Service: svc, Env: in.To, Tag: in.Tag, At: b.clock(), Intent: in.ID, Created: in.CreatedAt}
 		switch {
 		case (res.Outcome == worker.Opened || res.Outcome == worker.Updated) && res.PR != 0:
 			rec = base
