@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -289,5 +290,28 @@ func TestDeadLetterKVFailureIsLogged(t *testing.T) {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %s:\n%s", want, logs.String())
 		}
+	}
+}
+
+// TestUnreadableDeadLetterChangesNothing: a dead letter whose body is not
+// an intent (the worker dead-letters those itself) or names a hostile
+// repository leaves the page as it was.
+func TestUnreadableDeadLetterChangesNothing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, _ := deadApp(t, ctx, queue.Config{})
+	in := promotion("a:0", "v1")
+	a.live.observe(ctx, worker.Result{Intent: in, Outcome: worker.Refused, Gate: "window", Reason: "outside the window"})
+	hostile := in
+	hostile.Repo = "acme/gitops/../x"
+	b, err := json.Marshal(hostile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, data := range [][]byte{nil, []byte("{"), []byte(strings.Repeat("[", 1<<16)), b, []byte(`{"id":"a:0","kind":"update"}`)} {
+		a.forgetDead(queue.DeadLetter{Reason: "x", Data: data})
+	}
+	if c := cellOf(t, ctx, a, "v0"); len(c.Waiting) != 1 || len(c.Failed) != 0 {
+		t.Errorf("waiting %+v failed %+v", c.Waiting, c.Failed)
 	}
 }

@@ -58,6 +58,10 @@ func TestClosedPRsLeaveThePage(t *testing.T) {
 	a, _ := deadApp(t, ctx, queue.Config{})
 	now := time.Date(2026, 11, 26, 6, 0, 0, 0, time.UTC)
 	a.live.now = func() time.Time { return now }
+	srv.ResetCalls()
+	if err := a.live.prunePRs(ctx, "acme/gitops", ghPulls{clients}); err != nil || len(srv.Calls()) != 0 {
+		t.Fatalf("without PR entries: %v, GitHub calls %+v", err, srv.Calls())
+	}
 	prs := map[string]int{}
 	for _, svc := range []string{"web", "api", "db"} {
 		prs[svc] = open("promobot/" + svc)
@@ -70,8 +74,12 @@ func TestClosedPRsLeaveThePage(t *testing.T) {
 	}
 	closePR(prs["db"])
 	now = now.Add(2 * time.Minute)
+	srv.ResetCalls()
 	if err := a.live.prunePRs(ctx, "acme/gitops", ghPulls{clients}); err != nil {
 		t.Fatal(err)
+	}
+	if n := len(srv.Calls()); n != 1 {
+		t.Errorf("%d GitHub calls to check three PR entries, want one listing", n)
 	}
 	for svc, want := range map[string]int{"web": prs["web"], "api": 0, "db": 0} {
 		var got int
