@@ -178,6 +178,14 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 	qcfg := cfg.Queue
 	qcfg.Registerer = reg
 	qcfg.Logger = log
+	// A dead-lettered intent waits nowhere any more (uidead.go).
+	prevDead := qcfg.DeadLettered
+	qcfg.DeadLettered = func(dl queue.DeadLetter) {
+		a.forgetDead(dl)
+		if prevDead != nil {
+			prevDead(dl)
+		}
+	}
 	if qcfg.AckWait <= 0 {
 		qcfg.AckWait = queue.DefaultAckWait
 	}

@@ -102,7 +102,8 @@ func (a *App) observeUI() func(worker.Result) {
 
 // refreshMirrors fetches every configured repository's mirror when no
 // fetch in the last interval brought it up to date (the workers' fetches
-// count), so the page stays current without an intent.
+// count), so the page stays current without an intent, and drops the
+// entries of promotion PRs closed since (uiprs.go).
 func refreshMirrors(ctx context.Context, s *uiSource, clients *ghapp.Clients, every time.Duration) {
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -117,6 +118,9 @@ func refreshMirrors(ctx context.Context, s *uiSource, clients *ghapp.Clients, ev
 			for _, repo := range s.repos(rs) {
 				if err := refreshOne(ctx, s.mirrors, clients, repo, time.Now().Add(-every)); err != nil && ctx.Err() == nil {
 					s.log.Warn().Err(err).Str("repo", repo).Msg("ui: mirror not refreshed; the page shows the last fetch")
+				}
+				if err := s.live.prunePRs(ctx, repo, ghPulls{clients}); err != nil && ctx.Err() == nil {
+					s.log.Warn().Err(err).Str("repo", repo).Msg("ui: open PR entries not checked; a closed PR may stay on the page")
 				}
 			}
 			s.refresh(ctx)

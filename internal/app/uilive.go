@@ -16,9 +16,10 @@ import (
 )
 
 // liveRecord is what the status page shows beside a service's tag in one
-// environment: an open promotion PR, or a promotion a closed gate holds.
-// The workers write them to the state KV (keys "ui.pr.<target>" and
-// "ui.wait.<target>"); every process that serves the page watches them.
+// environment: an open promotion PR, a promotion a closed gate holds, or
+// one promobot gave up on. The workers write them to the state KV (keys
+// "ui.pr.<target>", "ui.wait.<target>" and "ui.fail.<target>"); every
+// process that serves the page watches them.
 type liveRecord struct {
 	Repo    string    `json:"repo"`
 	Service string    `json:"service"`
@@ -30,11 +31,20 @@ type liveRecord struct {
 	Reason  string    `json:"reason,omitempty"`
 	OpensAt time.Time `json:"opensAt,omitzero"`
 	At      time.Time `json:"at"`
+	// Intent is the id of the intent that wrote the record: a dead letter
+	// clears only its own (uidead.go).
+	Intent string `json:"intent,omitempty"`
+	// Created is when that intent was created: a failure is not shown
+	// beside a wait of a promotion asked for since.
+	Created time.Time `json:"created,omitzero"`
+	// Failed: the intent was dead-lettered; Reason says why.
+	Failed bool `json:"failed,omitempty"`
 }
 
 const (
 	livePR   = "ui.pr."
 	liveWait = "ui.wait."
+	liveFail = "ui.fail."
 )
 
 func liveKey(kind, repo, svc, env string) string {
@@ -49,7 +59,15 @@ type liveBoard struct {
 	mu   sync.Mutex
 	recs map[string]liveRecord // KV key → record
 
-	applied func() // tests: called after each update is applied
+	applied func()           // tests: called after each update is applied
+	now     func() time.Time // nil: the wall clock (tests move a fake one)
+}
+
+func (b *liveBoard) clock() time.Time {
+	if b.now != nil {
+		return b.now().UTC()
+	}
+	return time.Now().UTC()
 }
 
 func newLiveBoard(kv jetstream.KeyValue, log zerolog.Logger) *liveBoard {
@@ -101,7 +119,7 @@ func (b *liveBoard) records(repo, svc, env string) []liveRecord {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []liveRecord
-	for _, k := range []string{liveKey(livePR, repo, svc, env), liveKey(liveWait, repo, svc, env)} {
+	for _, k := range []string{liveKey(livePR, repo, svc, env), liveKey(liveWait, repo, svc, env), liveKey(liveFail, repo, svc, env)} {
 		if r, ok := b.recs[k]; ok {
 			out = append(out, r)
 		}
@@ -111,8 +129,9 @@ func (b *liveBoard) records(repo, svc, env string) []liveRecord {
 
 // observe records what a handled intent means for the page: a PR opened
 // or updated is open; a closed gate holds the promotion; a direct commit
-// clears both. One KV write per service, never on the intent's path to
-// failure: a write that fails is logged and the page is merely stale.
+// clears both. Each replaces the record of a promotion given up on. A few
+// KV writes per service, never on the intent's path to failure: a write
+// that fails is logged and the page is merely stale.
 func (b *liveBoard) observe(ctx context.Context, res worker.Result) {
 	in := res.Intent
 	if in.To == "" || in.Repo == "" {
@@ -121,7 +140,7 @@ func (b *liveBoard) observe(ctx context.Context, res worker.Result) {
 	for _, svc := range in.Services {
 		var put, del []string
 		var rec liveRecord
-		base := liveRecord{Repo: in.Repo, Service: svc, Env: in.To, Tag: in.Tag, At: time.Now().UTC()}
+		base := liveRecord{Repo: in.Repo, Service: svc, Env: in.To, Tag: in.Tag, At: b.clock(), Intent: in.ID, Created: in.CreatedAt}
 		switch {
 		case (res.Outcome == worker.Opened || res.Outcome == worker.Updated) && res.PR != 0:
 			rec = base
@@ -150,5 +169,6 @@ func (b *liveBoard) observe(ctx context.Context, res worker.Result) {
 				b.log.Warn().Err(err).Str("intent", in.ID).Str("delivery", in.DeliveryID).Msg("ui: live record not cleared; the page is stale until the next one")
 			}
 		}
+		b.clearFailed(ctx, in, svc)
 	}
 }

@@ -125,10 +125,14 @@ func (s *uiSource) withLive(rp ui.Repository) ui.Repository {
 	for i, svc := range rp.Services {
 		cells := make([]ui.Cell, len(svc.Cells))
 		for j, c := range svc.Cells {
-			c.OpenPRs, c.Waiting = nil, nil
+			c.OpenPRs, c.Waiting, c.Failed = nil, nil, nil
 			for _, r := range s.live.records(rp.Repo, svc.Name, c.Env) {
 				switch {
-				case r.PR != 0 && r.PR != c.PR:
+				case r.Failed: // uidead.go; moot once the environment runs its tag
+					if r.Tag == "" || r.Tag != c.Tag {
+						c.Failed = append(c.Failed, ui.Failure{Tag: r.Tag, Reason: r.Reason, At: r.At})
+					}
+				case r.PR != 0 && r.PR != c.PR && (r.Tag == "" || r.Tag != c.Tag):
 					c.OpenPRs = append(c.OpenPRs, ui.PRRef{Number: r.PR, URL: r.PRURL, Tag: r.Tag})
 				case r.PR == 0 && r.Reason != "" && (r.Tag == "" || r.Tag != c.Tag):
 					c.Waiting = append(c.Waiting, ui.Wait{Tag: r.Tag, Gate: r.Gate, Reason: r.Reason, OpensAt: r.OpensAt, Since: r.At})

@@ -306,7 +306,8 @@ func (q *Queue) settle(msg jetstream.Msg, meta *jetstream.MsgMetadata, out Outco
 		}
 		q.m.acked.Inc()
 	case Terminal:
-		if err := q.deadLetter(msg, n, out.Reason); err != nil {
+		dl, err := q.deadLetter(msg, n, out.Reason)
+		if err != nil {
 			// Never drop: keep the message in the queue and try again later.
 			ev.Error().Err(err).Msg("queue dead-letter publish failed; message kept")
 			if err := msg.NakWithDelay(q.backoff(n)); err != nil {
@@ -319,6 +320,9 @@ func (q *Queue) settle(msg jetstream.Msg, meta *jetstream.MsgMetadata, out Outco
 			ev.Warn().Err(err).Msg("queue term failed; a redelivery will be dead-lettered again and deduplicated")
 		}
 		ev.Warn().Msg("queue message dead-lettered")
+		if q.cfg.DeadLettered != nil {
+			q.cfg.DeadLettered(dl)
+		}
 	case Release:
 		if err := msg.Nak(); err != nil {
 			ev.Warn().Err(err).Msg("queue release failed; message returns after AckWait")

@@ -37,8 +37,9 @@ type DeadLetter struct {
 	Data         []byte    // original body
 }
 
-// deadLetter copies msg into the dead-letter stream and waits for the ack.
-func (q *Queue) deadLetter(msg jetstream.Msg, numDelivered uint64, reason string) error {
+// deadLetter copies msg into the dead-letter stream, waits for the ack and
+// returns the dead letter as stored.
+func (q *Queue) deadLetter(msg jetstream.Msg, numDelivered uint64, reason string) (DeadLetter, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), q.cfg.PublishTimeout)
 	defer cancel()
 	id := msg.Headers().Get(jetstream.MsgIDHeader)
@@ -61,11 +62,12 @@ func (q *Queue) deadLetter(msg jetstream.Msg, numDelivered uint64, reason string
 	if id != "" {
 		dedup = "id:" + id
 	}
-	_, err := q.js.PublishMsg(ctx, dl, jetstream.WithExpectStream(DeadLetterStream), jetstream.WithMsgID(dedup))
+	ack, err := q.js.PublishMsg(ctx, dl, jetstream.WithExpectStream(DeadLetterStream), jetstream.WithMsgID(dedup))
 	if err != nil {
-		return fmt.Errorf("%w: dead letter: %w", ErrUnavailable, err)
+		return DeadLetter{}, fmt.Errorf("%w: dead letter: %w", ErrUnavailable, err)
 	}
-	return nil
+	return DeadLetter{Seq: ack.Sequence, Subject: msg.Subject(), MsgID: dl.Header.Get(HeaderMsgID), Reason: dl.Header.Get(HeaderReason),
+		NumDelivered: numDelivered, Time: time.Now().UTC(), Data: msg.Data()}, nil
 }
 
 // DeadLetters reads every message in the dead-letter stream, oldest first.

@@ -61,9 +61,15 @@ type Config struct {
 	// restarts (OpenInstance): Open takes back at once the leases and
 	// in-flight deliveries of a previous process on it that died, and
 	// Consume records the deliveries in flight there.
-	Instance   *Instance
-	Registerer prometheus.Registerer
-	Logger     zerolog.Logger // zero value: no logs
+	Instance *Instance
+	// DeadLettered, when set, is called once a message is stored in the
+	// dead-letter stream, whatever gave it up: the handler's Terminal, the
+	// delivery limit, or a last delivery that died with its worker. It
+	// runs on the consuming goroutine, after the message left the queue;
+	// whoever recorded the message's progress forgets it there.
+	DeadLettered func(DeadLetter)
+	Registerer   prometheus.Registerer
+	Logger       zerolog.Logger // zero value: no logs
 }
 
 func (c Config) withDefaults() Config {

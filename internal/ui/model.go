@@ -80,6 +80,10 @@ type Cell struct {
 	OpenPRs []PRRef `json:"openPrs,omitempty"`
 	// Waiting are promotions a gate holds back.
 	Waiting []Wait `json:"waiting,omitempty"`
+	// Failed are promotions into this environment that promobot gave up
+	// on (a failure that will not go away, or too many attempts); each
+	// stays until the next promotion of the service here is recorded.
+	Failed []Failure `json:"failed,omitempty"`
 	// Drift are the drift flags raised on this environment.
 	Drift []Drift `json:"drift,omitempty"`
 	// Error says why the tag could not be read.
@@ -104,6 +108,15 @@ type Wait struct {
 	OpensAt time.Time `json:"opensAt,omitzero"`
 	// Since is when promobot last found the gate closed.
 	Since time.Time `json:"since,omitzero"`
+}
+
+// Failure is a promotion promobot gave up on and will not retry.
+type Failure struct {
+	Tag string `json:"tag,omitempty"`
+	// Reason is why it was given up.
+	Reason string `json:"reason"`
+	// At is when it was given up.
+	At time.Time `json:"at"`
 }
 
 // Drift is one drift flag.
