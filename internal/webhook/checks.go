@@ -34,6 +34,7 @@ type statusEvent struct {
 	Context      string           `json:"context"`
 	TargetURL    string           `json:"target_url"`
 	Branches     strictjson.Array `json:"branches"` // of {"name": ...}
+	UpdatedAt    string           `json:"updated_at"`
 }
 
 type branchRef struct {
@@ -76,6 +77,8 @@ type checkRunEvent struct {
 		CheckSuite   struct {
 			HeadBranch string `json:"head_branch"`
 		} `json:"check_suite"`
+		StartedAt   string `json:"started_at"`
+		CompletedAt string `json:"completed_at"`
 	} `json:"check_run"`
 }
 
