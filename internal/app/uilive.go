@@ -46,8 +46,9 @@ type liveBoard struct {
 	kv  jetstream.KeyValue
 	log zerolog.Logger
 
-	mu   sync.Mutex
-	recs map[string]liveRecord // KV key → record
+	mu     sync.Mutex
+	recs   map[string]liveRecord   // KV key → record
+	health map[string]healthRecord // KV key → health record (uihealth.go)
 
 	applied func() // tests: called after each update is applied
 }
@@ -84,6 +85,10 @@ func (b *liveBoard) apply(key string, op jetstream.KeyValueOp, value []byte) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if strings.HasPrefix(key, liveHealth) {
+		b.applyHealth(key, op, value)
+		return
+	}
 	if op != jetstream.KeyValuePut {
 		delete(b.recs, key)
 		return
