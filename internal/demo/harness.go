@@ -88,6 +88,9 @@ type Options struct {
 	// Clock is promobot's time (gates, policy check, its scheduler); nil:
 	// the wall clock.
 	Clock policycheck.Clock
+	// UIRefresh is how often the status page's mirrors are fetched when
+	// no intent did it; 0: promobot's default.
+	UIRefresh time.Duration
 }
 
 // Harness is a running GitHub test server plus a running promobot.
@@ -112,6 +115,8 @@ type Harness struct {
 	// configuration reads (app.Config.ObserveIndex)
 	indexed     []worker.Result
 	indexNotify chan struct{}
+	// health reports recorded for the status page (health.go)
+	health []worker.Result
 }
 
 // Start creates the sample repositories and starts both servers.
@@ -202,6 +207,7 @@ func Start(ctx context.Context, o Options) (_ *Harness, err error) {
 		Workers: o.Workers, Webhook: true, Worker: true, Log: o.Log, Observe: h.observe, ObserveIndex: h.observeIndex,
 		Queue: o.Queue, GitHubRetry: retry, Clock: o.Clock,
 		GitHubBudget: o.GitHubBudget, RedeliverInterval: o.RedeliverInterval,
+		UIRefresh: o.UIRefresh,
 	})
 	if err != nil {
 		return nil, err
@@ -239,6 +245,10 @@ func (h *Harness) Close() {
 func (h *Harness) observe(r worker.Result) {
 	if r.Intent.Kind == intent.KindPolicy {
 		h.observePolicy(r)
+		return
+	}
+	if r.Intent.Kind == intent.KindHealth {
+		h.observeHealth(r)
 		return
 	}
 	h.mu.Lock()
