@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -120,7 +121,7 @@ func (b *liveBoard) applyHealth(key string, op jetstream.KeyValueOp, value []byt
 // the records the board holds: "" and no checks where the environment has
 // no health checks.
 func (b *liveBoard) cellHealth(rs *rules.Rules, repo, service string, c ui.Cell) (string, []ui.HealthCheck) {
-	names, err := rs.HealthChecks(service, c.Env)
+	names, err := b.names.of(rs, service, c.Env)
 	if err != nil {
 		// validated at load; a name that does not render is not known
 		b.log.Debug().Err(err).Str("repo", repo).Str("service", service).Str("env", c.Env).Msg("ui: health checks not rendered")
@@ -145,6 +146,32 @@ func (b *liveBoard) cellHealth(rs *rules.Rules, repo, service string, c ui.Cell)
 		checks = append(checks, hc)
 	}
 	return worst, checks
+}
+
+// healthNames caches the rendered health check names of each service and
+// environment for one version of the rules (templates render once, not on
+// every request).
+type healthNames struct {
+	mu    sync.Mutex
+	rs    *rules.Rules
+	names map[[2]string][]string
+}
+
+func (n *healthNames) of(rs *rules.Rules, service, env string) ([]string, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.rs != rs {
+		n.rs, n.names = rs, map[[2]string][]string{}
+	}
+	k := [2]string{service, env}
+	if names, ok := n.names[k]; ok {
+		return names, nil
+	}
+	names, err := rs.HealthChecks(service, env)
+	if err == nil {
+		n.names[k] = names
+	}
+	return names, err
 }
 
 // checkHealth is one check's share of a cell's health: a report from

@@ -49,6 +49,7 @@ type liveBoard struct {
 	mu     sync.Mutex
 	recs   map[string]liveRecord   // KV key → record
 	health map[string]healthRecord // KV key → health record (uihealth.go)
+	names  healthNames             // rendered health check names (uihealth.go)
 
 	applied func() // tests: called after each update is applied
 }
