@@ -46,10 +46,13 @@ type liveBoard struct {
 	kv  jetstream.KeyValue
 	log zerolog.Logger
 
-	mu     sync.Mutex
-	recs   map[string]liveRecord   // KV key → record
-	health map[string]healthRecord // KV key → health record (uihealth.go)
-	names  healthNames             // rendered health check names (uihealth.go)
+	mu   sync.Mutex
+	recs map[string]liveRecord // KV key → record
+
+	// Health records by KV key (under mu) and the rendered health check
+	// names (their own lock): uihealth.go.
+	health map[string]healthRecord
+	names  healthNames
 
 	applied func() // tests: called after each update is applied
 }
