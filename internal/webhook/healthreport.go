@@ -110,7 +110,6 @@ func healthReport(sets *ruleSets, d Delivery, c *classification, repo repoInfo, 
 		c.note = "health report without a time"
 		return nil
 	}
-	c.setInstallation(0)
 	c.intents = append(c.intents, intent.Intent{
 		ID: intent.MsgID(d.ID, len(c.intents)), Kind: intent.KindHealth, DeliveryID: d.ID, Event: d.Event,
 		InstallationID: c.installation, Repo: canonicalRepo(rs, name), Check: cl, CreatedAt: d.Received,
