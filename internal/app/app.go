@@ -285,6 +285,7 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		w.Repos.(*checkout.Source).Index = checkoutIndex{a.index}
 		w.ConfigChecks = w.Repos.(*checkout.Source)
 		w.Waits = waitStore{a.q}
+		w.Health = healthStore{a.q.State()} // the status page's health (uihealth.go)
 		a.consumed = make(chan error, 1)
 		a.wg.Add(1)
 		go func() {

@@ -67,7 +67,7 @@ func cellFor(t *testing.T, ctx context.Context, a *App, svc, tag string) ui.Cell
 		b.apply(e.Key(), e.Operation(), e.Value())
 	}
 	s := &uiSource{live: b}
-	rp := s.withLive(ui.Repository{Repo: "acme/gitops", Services: []ui.Service{{Name: svc, Cells: []ui.Cell{{Env: "prod", Tag: tag}}}}})
+	rp := s.withLive(ui.Repository{Repo: "acme/gitops", Services: []ui.Service{{Name: svc, Cells: []ui.Cell{{Env: "prod", Tag: tag}}}}}, nil)
 	return rp.Services[0].Cells[0]
 }
 

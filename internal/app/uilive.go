@@ -59,6 +59,11 @@ type liveBoard struct {
 	mu   sync.Mutex
 	recs map[string]liveRecord // KV key → record
 
+	// Health records by KV key (under mu) and the rendered health check
+	// names (their own lock): uihealth.go.
+	health map[string]healthRecord
+	names  healthNames
+
 	applied func()           // tests: called after each update is applied
 	now     func() time.Time // nil: the wall clock (tests move a fake one)
 }
@@ -102,6 +107,10 @@ func (b *liveBoard) apply(key string, op jetstream.KeyValueOp, value []byte) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if strings.HasPrefix(key, liveHealth) {
+		b.applyHealth(key, op, value)
+		return
+	}
 	if op != jetstream.KeyValuePut {
 		delete(b.recs, key)
 		return

@@ -46,9 +46,10 @@ type uiSource struct {
 	expansions rules.Expansions
 	// bg is the context of background rebuilds (the app's); nil: Background.
 	bg context.Context
-	// health is the hook for an environment's health state where health
-	// is configured ("" when not); nil: no health shown.
-	health func(repo, service, env string) string
+	// health is a cell's health state and the checks behind it under the
+	// rules ("" where the environment has no health checks), computed per
+	// request (withLive); nil: the live board's (uihealth.go).
+	health func(rs *rules.Rules, repo, service string, c ui.Cell) (string, []ui.HealthCheck)
 	// walk returns a repository's history; nil: its mirror's (history).
 	walk func(ctx context.Context, rs *rules.Rules, repo string) (*history.History, error)
 
@@ -110,16 +111,21 @@ func (s *uiSource) Status(ctx context.Context) (ui.Status, error) {
 	}
 	for _, repo := range s.repos(rs) {
 		b := s.get(ctx, rs, repo)
-		st.Repositories = append(st.Repositories, s.withLive(b.rp))
+		st.Repositories = append(st.Repositories, s.withLive(b.rp, b.rules))
 	}
 	return st, nil
 }
 
-// withLive returns a copy of rp with the open PRs and closed gates the
-// workers recorded (the built matrix is shared and never changed).
-func (s *uiSource) withLive(rp ui.Repository) ui.Repository {
+// withLive returns a copy of rp with the open PRs, closed gates and
+// health reports the workers recorded (the built matrix is shared and
+// never changed).
+func (s *uiSource) withLive(rp ui.Repository, rs *rules.Rules) ui.Repository {
 	if s.live == nil {
 		return rp
+	}
+	health := s.health
+	if health == nil {
+		health = s.live.cellHealth
 	}
 	svcs := make([]ui.Service, len(rp.Services))
 	for i, svc := range rp.Services {
@@ -137,6 +143,10 @@ func (s *uiSource) withLive(rp ui.Repository) ui.Repository {
 				case r.PR == 0 && r.Reason != "" && (r.Tag == "" || r.Tag != c.Tag):
 					c.Waiting = append(c.Waiting, ui.Wait{Tag: r.Tag, Gate: r.Gate, Reason: r.Reason, OpensAt: r.OpensAt, Since: r.At})
 				}
+			}
+			c.Health, c.HealthChecks = "", nil
+			if rs != nil {
+				c.Health, c.HealthChecks = health(rs, rp.Repo, svc.Name, c)
 			}
 			cells[j] = c
 		}
@@ -182,9 +192,6 @@ func (s *uiSource) repository(rs *rules.Rules, repo string, h *history.History, 
 			}
 			c := s.cell(repo, svc.Name, env, h, herr, cur)
 			c.Drift = flags[[2]string{svc.Name, env}]
-			if s.health != nil {
-				c.Health = s.health(repo, svc.Name, env)
-			}
 			row.Cells = append(row.Cells, c)
 		}
 		rp.Services = append(rp.Services, row)

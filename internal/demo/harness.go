@@ -115,6 +115,8 @@ type Harness struct {
 	// configuration reads (app.Config.ObserveIndex)
 	indexed     []worker.Result
 	indexNotify chan struct{}
+	// health reports recorded for the status page (health.go)
+	health []worker.Result
 }
 
 // Start creates the sample repositories and starts both servers.
@@ -242,6 +244,10 @@ func (h *Harness) Close() {
 func (h *Harness) observe(r worker.Result) {
 	if r.Intent.Kind == intent.KindPolicy {
 		h.observePolicy(r)
+		return
+	}
+	if r.Intent.Kind == intent.KindHealth {
+		h.observeHealth(r)
 		return
 	}
 	h.mu.Lock()

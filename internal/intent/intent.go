@@ -43,12 +43,16 @@ const (
 	// request (Source.Issue, head Source.SHA) that may change Repo's
 	// configuration.
 	KindConfigCheck Kind = "configcheck"
+	// KindHealth records one report of a health check (Check, on commit
+	// Source.SHA of Repo's base branch) for the status page; the worker
+	// writes it to the state bucket and calls neither GitHub nor git.
+	KindHealth Kind = "health"
 )
 
 // Valid reports whether k is a known kind.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindUpdate, KindPromote, KindRollback, KindReply, KindMerge, KindPolicy, KindConfig, KindNoConfig, KindConfigCheck:
+	case KindUpdate, KindPromote, KindRollback, KindReply, KindMerge, KindPolicy, KindConfig, KindNoConfig, KindConfigCheck, KindHealth:
 		return true
 	}
 	return false
@@ -112,6 +116,9 @@ type Check struct {
 	Name  string `json:"name"`
 	State string `json:"state"` // success, failure, error, pending
 	URL   string `json:"url,omitempty"`
+	// At is GitHub's time of the report (KindHealth): a status's
+	// updated_at, a check run's completed_at or started_at.
+	At time.Time `json:"at,omitzero"`
 }
 
 // Target is the unit of leases, branches and PRs.
@@ -143,6 +150,9 @@ func (in Intent) Command() bool { return in.Source.CommentID != 0 }
 func (in Intent) Target() Target {
 	if in.Kind == KindPolicy {
 		return policyTarget(in)
+	}
+	if in.Kind == KindHealth {
+		return healthTarget(in)
 	}
 	svc := GroupService
 	if len(in.Services) == 1 && !in.Group {
@@ -255,6 +265,9 @@ func (in Intent) Validate() error {
 	}
 	if in.Kind == KindMerge {
 		return in.validateMerge()
+	}
+	if in.Kind == KindHealth {
+		return in.validateHealth()
 	}
 	switch {
 	case in.ID == "":

@@ -73,9 +73,15 @@ type Cell struct {
 	// PR is the promotion pull request it came through (0: none).
 	PR    int    `json:"pr,omitempty"`
 	PRURL string `json:"prUrl,omitempty"`
-	// Health is the environment's health state where health is
-	// configured ("" when not).
+	// Health is the environment's health state where its health checks
+	// are configured ("" when not): "healthy" (every check reported
+	// success for what runs now), "unhealthy" (one reported failure or
+	// error), "progressing" (one is pending, or has not reported since the
+	// tag arrived), "unknown" (one never reported). The worst check
+	// decides: unhealthy, then progressing, then unknown, then healthy.
 	Health string `json:"health,omitempty"`
+	// HealthChecks are the checks behind Health, in the rules' order.
+	HealthChecks []HealthCheck `json:"healthChecks,omitempty"`
 	// OpenPRs are promotion PRs into this environment not merged yet.
 	OpenPRs []PRRef `json:"openPrs,omitempty"`
 	// Waiting are promotions a gate holds back.
@@ -88,6 +94,24 @@ type Cell struct {
 	Drift []Drift `json:"drift,omitempty"`
 	// Error says why the tag could not be read.
 	Error string `json:"error,omitempty"`
+}
+
+// HealthCheck is one health check of a cell: its latest report, as a
+// commit status or check run on the GitOps repository's base branch.
+type HealthCheck struct {
+	// Name is the status context or check run name.
+	Name string `json:"name"`
+	// State is this check's share of the cell's Health: healthy,
+	// unhealthy, progressing (pending, or reported before the tag
+	// arrived) or unknown (never reported).
+	State string `json:"state"`
+	// Reported is the state GitHub reported: success, failure, error or
+	// pending ("" when none).
+	Reported string `json:"reported,omitempty"`
+	// URL is the report's link (a status's target URL, a check run's page).
+	URL string `json:"url,omitempty"`
+	// At is GitHub's time of the report.
+	At time.Time `json:"at,omitzero"`
 }
 
 // PRRef is an open promotion pull request.

@@ -20,7 +20,9 @@ import (
 // the planner skips it when there is nothing left to do). On any other
 // branch, or for a check suite or an approving review, a merge intent asks
 // the worker to look at the PR again; a failure names the check, so the
-// worker can tell people once.
+// worker can tell people once. Every report of a health check on the base
+// branch, pending ones too, is also kept for the status page
+// (healthreport.go).
 
 // maxMergeBranches bounds the merge intents one status makes (a status
 // lists every branch whose head is its commit).
@@ -34,6 +36,7 @@ type statusEvent struct {
 	Context      string           `json:"context"`
 	TargetURL    string           `json:"target_url"`
 	Branches     strictjson.Array `json:"branches"` // of {"name": ...}
+	UpdatedAt    string           `json:"updated_at"`
 }
 
 type branchRef struct {
@@ -76,6 +79,8 @@ type checkRunEvent struct {
 		CheckSuite   struct {
 			HeadBranch string `json:"head_branch"`
 		} `json:"check_suite"`
+		StartedAt   string `json:"started_at"`
+		CompletedAt string `json:"completed_at"`
 	} `json:"check_run"`
 }
 

@@ -83,8 +83,8 @@ var classifiers = map[string]classifier{
 	"installation":              handleWithoutRules(classifyInstallation),
 	"installation_repositories": handleWithoutRules(classifyInstallationRepositories),
 	// Health gates and auto-merge (checks.go).
-	"status":              handle(classifyStatus),
-	"check_run":           handle(classifyCheckRun),
+	"status":              handleSets(classifyStatusSets),
+	"check_run":           handleSets(classifyCheckRunSets),
 	"check_suite":         handle(classifyCheckSuite),
 	"pull_request_review": handle(classifyReview),
 }

@@ -34,6 +34,9 @@ func seedPayloads(f *testing.F, add func(event string, body []byte)) {
 	// Statuses and check runs in the shape GitHub documents (checks_test.go).
 	add("status", statusPayload("failure", "continuous-delivery/web-staging", "https://argocd.example.com/x", "main", "promobot/staging/web"))
 	add("check_run", checkRunPayload("completed", "test", "failure", "promobot/staging/web", 5))
+	// Health reports with GitHub's times (healthreport_test.go).
+	add("status", healthStatus("acme/gitops", "pending", "continuous-delivery/web-staging", "", "2026-11-25T10:00:00+01:00", "main"))
+	add("check_run", healthCheckRun("created", "in_progress", "", "continuous-delivery/web-staging", "2026-11-25T09:58:00Z", "", "main"))
 	// Installation changes: the shapes the classifier reads, and the ways
 	// they can be wrong.
 	for _, s := range []string{

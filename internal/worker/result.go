@@ -24,6 +24,7 @@ const (
 	Delayed   Outcome = "delayed"   // retried later
 	Failed    Outcome = "failed"    // dead-lettered
 	Merged    Outcome = "merged"    // an autoMerge PR merged by promobot
+	Recorded  Outcome = "recorded"  // a health report kept for the status page
 )
 
 // Result is what handling one intent came to; observers see it.

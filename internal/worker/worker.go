@@ -82,6 +82,8 @@ type Worker struct {
 	ConfigChecks ConfigChecks
 	// Waits, when set, remembers commands waiting for health (waits.go).
 	Waits Waits
+	// Health, when set, keeps health reports for the status page (healthreport.go).
+	Health HealthRecords
 }
 
 // Handle processes one delivery and returns its one queue action.
@@ -112,6 +114,9 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) queue.Outcome {
 
 func (w *Worker) handle(ctx context.Context, in intent.Intent, log zerolog.Logger) (Result, error) {
 	res := Result{Intent: in}
+	if in.Kind == intent.KindHealth { // neither GitHub nor git
+		return w.healthReport(ctx, in)
+	}
 	repo, err := w.Repos.Open(ctx, in)
 	if err != nil {
 		return res, err
