@@ -284,18 +284,25 @@ type reqCtx struct {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	// answered, when set, is called once with the status before any of
+	// the answer leaves: a client that has its answer finds its call
+	// recorded.
+	answered func(status int)
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
+		if w.answered != nil {
+			w.answered(code)
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(b)
 }
@@ -316,11 +323,21 @@ func (s *Server) serveAPI(rw http.ResponseWriter, r *http.Request, rt *route) {
 	if p != nil {
 		call.Auth = p.kind.String()
 	}
-	defer func() {
-		call.Status = w.status
+	record := func(status int) {
+		call.Status = status
 		s.callMu.Lock()
 		s.calls = append(s.calls, call)
 		s.callMu.Unlock()
+	}
+	w.answered = record
+	dropped := false
+	defer func() {
+		if w.status == 0 {
+			if !dropped { // nothing written: net/http answers 200
+				w.status = http.StatusOK
+			}
+			record(w.status)
+		}
 		s.logf("githubtest: %s %s -> %d", r.Method, r.URL.RequestURI(), w.status)
 	}()
 
@@ -348,6 +365,7 @@ func (s *Server) serveAPI(rw http.ResponseWriter, r *http.Request, rt *route) {
 				s.handle(&reqCtx{s: s, w: &statusWriter{ResponseWriter: httptest.NewRecorder()}, r: r, body: body, p: p}, rt, tooLarge)
 			}
 			if f.Drop {
+				dropped = true
 				panic(http.ErrAbortHandler) // net/http closes the connection unanswered
 			}
 			for k, vs := range f.Header {

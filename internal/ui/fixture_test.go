@@ -32,16 +32,19 @@ func smallSource() *fakeSource {
 	t0 := fixtureNow.Add(-72 * time.Hour)
 	return &fakeSource{
 		status: Status{GeneratedAt: fixtureNow, Repositories: []Repository{
-			{Repo: "acme/gitops", URL: "https://github.example/acme/gitops", Environments: []string{"dev", "staging", "prod"}, Services: []Service{
+			{Repo: "acme/gitops", URL: "https://github.example/acme/gitops", Head: "3f1c2a9e8d7b6a5f4e3d2c1b0a9f8e7d6c5b4a39", Environments: []string{"dev", "staging", "prod"}, Services: []Service{
 				{Name: "payment-service", Cells: []Cell{
 					{Env: "dev", Tag: "v1.4.0", Since: t0, PromotedBy: "build #42", PR: 0, Commit: "aaaaaaaaaaaa"},
 					{Env: "staging", Tag: "v1.3.0", Since: t0, PromotedBy: "alice", PR: 7, PRURL: "https://github.example/acme/gitops/pull/7",
+						Health: "healthy", HealthChecks: []HealthCheck{{Name: "argocd/payment-service-staging", State: "healthy", Reported: "success",
+							URL: "https://argocd.example/applications/payment-service-staging", At: t0.Add(5 * time.Minute)}},
 						OpenPRs: []PRRef{{Number: 9, URL: "https://github.example/acme/gitops/pull/9", Tag: "v1.4.0"}}},
 					{Env: "prod", Tag: "v1.2.0", Digest: "sha256:0123456789abcdef0123456789abcdef", Since: t0, PromotedBy: "bob", PR: 5, PRURL: "https://github.example/acme/gitops/pull/5",
 						Waiting: []Wait{{Tag: "v1.3.0", Gate: "window", Reason: "outside the deployment window Mon-Thu 09:00-16:00", OpensAt: fixtureNow.Add(20 * time.Hour)}},
 						Drift:   []Drift{{Kind: "hand-edit", Message: "last changed by carol, not promobot"}}},
 				}},
-				{Name: "ledger", Cells: []Cell{{Env: "dev", Tag: "2.0.1"}, {Env: "prod", Tag: "2.0.0"}}},
+				{Name: "ledger", Cells: []Cell{{Env: "dev", Tag: "2.0.1"}, {Env: "prod", Tag: "2.0.0",
+					Failed: []Failure{{Tag: "2.0.1", Reason: "the ticket LEDGER-12 is not in the pull request", At: fixtureNow.Add(-time.Hour)}}}}},
 			}},
 			{Repo: "acme/secret-gitops", Environments: []string{"dev", "prod"}, Services: []Service{
 				{Name: "vault-agent", Cells: []Cell{{Env: "dev", Tag: "s3cr3t-1"}, {Env: "prod", Tag: "s3cr3t-0"}}},
