@@ -224,3 +224,13 @@ func (a *App) followPushes(ctx context.Context, src *uiSource) error {
 	}()
 	return nil
 }
+
+// SettleStatusPage waits for the status page's background rebuilds running
+// now, and the passes asked of them meanwhile (tests and the demo, after
+// a result they awaited: its rebuild was asked before the result was
+// observed).
+func (a *App) SettleStatusPage() {
+	if p := a.page.Load(); p != nil {
+		p.settle()
+	}
+}

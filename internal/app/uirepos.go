@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strings"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/storer"
@@ -147,26 +148,57 @@ func (s *uiSource) locate(ctx context.Context, server *rules.Rules, repo string)
 	return located{rules: rs, st: st, head: plumbing.NewHash(snap.Commit())}
 }
 
+// freshWait is how long a request that finds a newer head waits for the
+// rebuild before it is served the matrix at hand: a rebuild usually takes
+// less, and a page stays within its ~100 ms even when it does not.
+const freshWait = 50 * time.Millisecond
+
 // get returns repo's matrix: the one built, when its key is current and it
-// is under builtTTL old; else the one built, marked updating, while a
-// rebuild runs in the background; else (the first request) one built now.
+// is under builtTTL old; else the one a background rebuild makes within
+// freshWait, or failing that the one built, marked updating; else (the
+// first request) one built now.
 func (s *uiSource) get(ctx context.Context, server *rules.Rules, repo string) builtRepo {
 	l := s.locate(ctx, server, repo)
 	key := l.key()
+	lk := strings.ToLower(repo)
 	s.mu.Lock()
-	b, ok := s.built[strings.ToLower(repo)]
+	b, ok := s.built[lk]
 	s.mu.Unlock()
 	if ok && b.key == key && s.now().Sub(b.at) < builtTTL {
 		return b
 	}
-	if ok {
-		s.kick(repo)
-		b.rp.Updating = true
+	if !ok {
+		b = s.build(ctx, repo, l)
+		s.keep(repo, b)
 		return b
 	}
-	b = s.build(ctx, repo, l)
-	s.keep(repo, b)
+	done := s.kick(repo)
+	if wait := s.wait(); wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-done:
+			s.mu.Lock()
+			nb := s.built[lk]
+			s.mu.Unlock()
+			if nb.key == key {
+				return nb
+			}
+			b = nb // newer still: a later push
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+	b.rp.Updating = true
 	return b
+}
+
+// wait is how long a request waits for a rebuild (tests: negative, none).
+func (s *uiSource) wait() time.Duration {
+	if s.freshWait == 0 {
+		return freshWait
+	}
+	return s.freshWait
 }
 
 // build walks repo's history (from its last walk, history.Cache) and
@@ -214,19 +246,30 @@ func (s *uiSource) keep(repo string, b builtRepo) {
 	s.built[strings.ToLower(repo)] = b
 }
 
-// kick rebuilds repo's matrix in the background, once at a time; a kick
-// while one runs is absorbed by it (it reads the repository when it starts).
-func (s *uiSource) kick(repo string) {
+// rebuild is a repository's background rebuild: again asks for one more
+// pass (a kick came while a pass ran, maybe before a fetch it must see);
+// done closes when the last pass ends.
+type rebuild struct {
+	again bool
+	done  chan struct{}
+}
+
+// kick rebuilds repo's matrix in the background, one pass at a time; a
+// kick while a pass runs makes one more pass after it, which reads the
+// repository afresh. The channel closes when the last pass has ended.
+func (s *uiSource) kick(repo string) <-chan struct{} {
 	lk := strings.ToLower(repo)
 	s.mu.Lock()
-	if s.rebuilding[lk] {
+	if r := s.rebuilding[lk]; r != nil {
+		r.again = true
 		s.mu.Unlock()
-		return
+		return r.done
 	}
 	if s.rebuilding == nil {
-		s.rebuilding = map[string]bool{}
+		s.rebuilding = map[string]*rebuild{}
 	}
-	s.rebuilding[lk] = true
+	r := &rebuild{done: make(chan struct{})}
+	s.rebuilding[lk] = r
 	s.wg.Add(1)
 	s.mu.Unlock()
 	ctx := s.bg
@@ -235,27 +278,39 @@ func (s *uiSource) kick(repo string) {
 	}
 	go func() {
 		defer s.wg.Done()
-		defer func() {
+		for {
+			s.rebuildOnce(ctx, repo)
 			s.mu.Lock()
-			delete(s.rebuilding, lk)
+			if !r.again || ctx.Err() != nil {
+				delete(s.rebuilding, lk)
+				s.mu.Unlock()
+				close(r.done)
+				return
+			}
+			r.again = false
 			s.mu.Unlock()
-		}()
-		server := s.rules()
-		if server == nil || ctx.Err() != nil {
-			return
-		}
-		l := s.locate(ctx, server, repo)
-		s.mu.Lock()
-		b, ok := s.built[lk]
-		s.mu.Unlock()
-		if ok && b.key == l.key() && s.now().Sub(b.at) < builtTTL {
-			return // another rebuild got there
-		}
-		nb := s.build(ctx, repo, l)
-		if ctx.Err() == nil {
-			s.keep(repo, nb)
 		}
 	}()
+	return r.done
+}
+
+// rebuildOnce reads repo afresh and keeps its matrix unless it is current.
+func (s *uiSource) rebuildOnce(ctx context.Context, repo string) {
+	server := s.rules()
+	if server == nil || ctx.Err() != nil {
+		return
+	}
+	l := s.locate(ctx, server, repo)
+	s.mu.Lock()
+	b, ok := s.built[strings.ToLower(repo)]
+	s.mu.Unlock()
+	if ok && b.key == l.key() && s.now().Sub(b.at) < builtTTL {
+		return
+	}
+	nb := s.build(ctx, repo, l)
+	if ctx.Err() == nil {
+		s.keep(repo, nb)
+	}
 }
 
 // refresh brings every repository's matrix up to date in the background
@@ -280,5 +335,6 @@ func (s *uiSource) refresh(ctx context.Context) {
 	}
 }
 
-// settle waits for the background rebuilds running (tests).
+// settle waits for the background rebuilds running, and the passes they
+// were asked for meanwhile.
 func (s *uiSource) settle() { s.wg.Wait() }

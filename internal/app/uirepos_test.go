@@ -175,6 +175,7 @@ func TestPageShowsEveryConfiguredRepositoryWithItsGeneratedServices(t *testing.T
 
 func TestPageShowsANewHeadWithoutWalkingOnTheRequest(t *testing.T) {
 	f := newPageFixture(t)
+	f.src.freshWait = -1 // a rebuild that takes longer than a request may wait
 	first := f.status(t)["acme/team"]
 
 	// A new service directory and a new tag land; a worker fetches.
@@ -189,7 +190,7 @@ func TestPageShowsANewHeadWithoutWalkingOnTheRequest(t *testing.T) {
 	f.fetch(t, "acme/team")
 
 	// The next request shows the matrix it has, says a newer one is being
-	// read, and does not wait for it.
+	// read, and does not wait for it (beyond freshWait).
 	stale := f.status(t)["acme/team"]
 	if !stale.Updating || stale.Head != first.Head || cells(stale) != cells(first) {
 		t.Errorf("request after the fetch: updating %v, head %.7s (was %.7s), %q", stale.Updating, stale.Head, first.Head, cells(stale))
@@ -205,6 +206,21 @@ func TestPageShowsANewHeadWithoutWalkingOnTheRequest(t *testing.T) {
 	changes, _, err := f.src.Timeline(context.Background(), "acme/team", "team-ship")
 	if err != nil || len(changes) != 1 || changes[0].To != "s1" {
 		t.Errorf("timeline of the new service = %+v, %v", changes, err)
+	}
+}
+
+func TestPageRequestWaitsForAShortRebuild(t *testing.T) {
+	f := newPageFixture(t)
+	f.src.freshWait = time.Hour // any rebuild is short enough
+	f.status(t)
+	sha, err := f.gh.Commit("acme/team", "main", map[string]*string{"services/pay/live/kustomization.yaml": ptr(kustomization("r.example.com/pay", "p3"))}, "promote pay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.fetch(t, "acme/team")
+	rp := f.status(t)["acme/team"]
+	if rp.Updating || rp.Head != sha || cells(rp) != "team-pay/qa=p3 team-pay/live=p3" {
+		t.Errorf("request after the fetch: updating %v, head %.7s (want %.7s), %q", rp.Updating, rp.Head, sha, cells(rp))
 	}
 }
 

@@ -53,9 +53,13 @@ type uiSource struct {
 	// walk returns a repository's history; nil: its mirror's (history).
 	walk func(ctx context.Context, rs *rules.Rules, repo string) (*history.History, error)
 
+	// freshWait bounds a request's wait for a rebuild; 0: freshWait
+	// (uirepos.go), negative: none (tests).
+	freshWait time.Duration
+
 	mu         sync.Mutex
 	built      map[string]builtRepo // lower-case repository → its matrix at one head
-	rebuilding map[string]bool
+	rebuilding map[string]*rebuild
 	wg         sync.WaitGroup // background rebuilds
 }
 

@@ -121,6 +121,7 @@ func TestBrowserSignInMatrixTimelineAndGate(t *testing.T) {
 	if wait.Outcome != worker.Delayed || wait.Gate != "soak time" {
 		t.Fatalf("prod: %s on gate %q (%s), want delayed by the soak gate", wait.Outcome, wait.Gate, wait.Reason)
 	}
+	h.App.SettleStatusPage() // the matrix is the one after the merge, not one being read
 
 	dir := os.Getenv("PROMOBOT_SCREENSHOTS_DIR")
 	if dir == "" {
