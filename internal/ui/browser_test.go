@@ -37,6 +37,7 @@ environments:
     auto: true
   - name: prod
     soak: 24h
+    health: { checks: ['argocd/{{.Service}}-{{.Env}}'] }
     ticket:
       required: true
       pattern: 'PAY-\d+'
@@ -122,6 +123,11 @@ func TestBrowserSignInMatrixTimelineAndGate(t *testing.T) {
 		t.Fatalf("prod: %s on gate %q (%s), want delayed by the soak gate", wait.Outcome, wait.Gate, wait.Reason)
 	}
 	h.App.SettleStatusPage() // the matrix is the one after the merge, not one being read
+	// Argo CD reports prod healthy on the GitOps repository's head.
+	if err := h.GitHub.SetStatus(demo.GitOpsRepo, "main", "argocd/payment-service-prod", "success",
+		"https://argocd.example.com/applications/payment-service-prod", "argocd[bot]"); err != nil {
+		t.Fatal(err)
+	}
 
 	dir := os.Getenv("PROMOBOT_SCREENSHOTS_DIR")
 	if dir == "" {
@@ -131,8 +137,20 @@ func TestBrowserSignInMatrixTimelineAndGate(t *testing.T) {
 
 	// Sign in: / redirects to GitHub's authorize, which sends the browser back.
 	shots.do(chromedp.Navigate(public+"/"), chromedp.WaitVisible(chromedp.CSS("table.matrix")))
+	// The health report travels webhook → queue → worker → KV → the page's
+	// watch: reload until it shows (bounded by ctx).
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !strings.Contains(shots.text("main"), "argocd/payment-service-prod") {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("prod's health never showed:\n%s", shots.text("main"))
+		case <-tick.C:
+		}
+		shots.do(chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("table.matrix")))
+	}
 	matrix := shots.text("main")
-	for _, want := range []string{"payment-service", tag, "sha-0a1b2c3", "Waiting", "on gate soak time", "has run in staging since"} {
+	for _, want := range []string{"payment-service", tag, "sha-0a1b2c3", "Waiting", "on gate soak time", "has run in staging since", "healthy"} {
 		if !strings.Contains(matrix, want) {
 			t.Errorf("matrix lacks %q:\n%s", want, matrix)
 		}
