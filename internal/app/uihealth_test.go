@@ -8,13 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/promobot/promobot/internal/history"
 	"github.com/promobot/promobot/internal/intent"
-	"github.com/promobot/promobot/internal/queue"
 	"github.com/promobot/promobot/internal/rules"
 	"github.com/promobot/promobot/internal/ui"
 )
@@ -102,27 +100,7 @@ func TestCellHealth(t *testing.T) {
 func TestHealthStoreKeepsTheLatestReport(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	e, err := queue.StartEmbedded(ctx, queue.EmbeddedConfig{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Shutdown)
-	kv := func() jetstream.KeyValue {
-		nc, err := nats.Connect(e.ClientURL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "state"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	kv := stateBuckets(t, ctx)
 	store := healthStore{kv()}
 	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	sha := strings.Repeat("c", 40)

@@ -19,27 +19,7 @@ import (
 func TestLiveBoardSharesOpenPRsAndGatesAcrossProcesses(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	e, err := queue.StartEmbedded(ctx, queue.EmbeddedConfig{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Shutdown)
-	kv := func() jetstream.KeyValue {
-		nc, err := nats.Connect(e.ClientURL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "state"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	kv := stateBuckets(t, ctx)
 	writer := newLiveBoard(kv(), zerolog.Nop())
 	reader := newLiveBoard(kv(), zerolog.Nop())
 	applied := make(chan struct{}, 16)
@@ -78,4 +58,33 @@ func TestLiveBoardSharesOpenPRsAndGatesAcrossProcesses(t *testing.T) {
 	if recs := reader.records("acme/gitops", "web", "prod"); len(recs) != 0 {
 		t.Fatalf("after a direct commit: %+v", recs)
 	}
+}
+
+// stateBuckets starts an embedded NATS server and returns a function that
+// opens its "state" bucket over a new connection each time: one per
+// process the test plays.
+func stateBuckets(t *testing.T, ctx context.Context) func() jetstream.KeyValue {
+	t.Helper()
+	e, err := queue.StartEmbedded(ctx, queue.EmbeddedConfig{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Shutdown)
+	kv := func() jetstream.KeyValue {
+		nc, err := nats.Connect(e.ClientURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "state"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	return kv
 }

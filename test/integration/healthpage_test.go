@@ -2,10 +2,7 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"testing"
 	"time"
 
@@ -45,24 +42,7 @@ services:
 // prodCell reads /api/v1/status and returns payment-service's prod cell.
 func prodCell(t *testing.T, ctx context.Context, h *demo.Harness) ui.Cell {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.StatusURL()+"api/v1/status", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /api/v1/status = %d %v %.300s", resp.StatusCode, err, b)
-	}
-	var st ui.Status
-	if err := json.Unmarshal(b, &st); err != nil {
-		t.Fatal(err)
-	}
-	for _, rp := range st.Repositories {
+	for _, rp := range statusJSON(t, ctx, h).Repositories {
 		for _, svc := range rp.Services {
 			for _, c := range svc.Cells {
 				if rp.Repo == demo.GitOpsRepo && svc.Name == "payment-service" && c.Env == "prod" {

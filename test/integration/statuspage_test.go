@@ -61,20 +61,7 @@ func awaitMatrix(t *testing.T, ctx context.Context, h *demo.Harness, repo, want 
 	defer tick.Stop()
 	last := ""
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.StatusURL()+"api/v1/status", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("status page: %v (last matrix of %s: %q, want %q)", err, repo, last, want)
-		}
-		var st ui.Status
-		err = json.NewDecoder(resp.Body).Decode(&st)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET /api/v1/status: %d %v", resp.StatusCode, err)
-		}
+		st := statusJSON(t, ctx, h)
 		if last = matrixOf(st, repo); last == want {
 			return
 		}
@@ -84,6 +71,25 @@ func awaitMatrix(t *testing.T, ctx context.Context, h *demo.Harness, repo, want 
 		case <-tick.C:
 		}
 	}
+}
+
+// statusJSON reads /api/v1/status.
+func statusJSON(t *testing.T, ctx context.Context, h *demo.Harness) ui.Status {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.StatusURL()+"api/v1/status", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET /api/v1/status: %v", err)
+	}
+	defer resp.Body.Close()
+	var st ui.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/v1/status = %d %v", resp.StatusCode, err)
+	}
+	return st
 }
 
 // TestStatusPageFollowsATeamRepository: a repository configured only by
