@@ -21,11 +21,26 @@ import (
 // from being recorded, so it is replaced by the delivery's.
 const maxReportAhead = time.Hour
 
-// classifyStatusSets classifies a status with the server's rules as
-// before, then records it as a health report.
+// checkRules returns the rules that decide what a status or check run of
+// repo wakes: its own configuration, else the server's; nil when its
+// configuration does not load (it gets no promotion until a push fixes it).
+func checkRules(sets *ruleSets, repo string, c *classification) *rules.Rules {
+	rs, blocked := sets.forRepo(repo)
+	if blocked || rs == nil {
+		c.repo = repo
+		c.note = "repository configuration invalid: no promotion until a push fixes it"
+		return nil
+	}
+	return rs
+}
+
+// classifyStatusSets classifies a status with the rules that decide for
+// its repository, then records it as a health report.
 func classifyStatusSets(sets *ruleSets, d Delivery, ev *statusEvent, c *classification) error {
-	if err := classifyStatus(sets.server, d, ev, c); err != nil {
-		return err
+	if rs := checkRules(sets, ev.Repository.FullName, c); rs != nil {
+		if err := classifyStatus(rs, d, ev, c); err != nil {
+			return err
+		}
 	}
 	check := intent.Check{Name: ev.Context, State: ev.State, URL: ev.TargetURL}
 	return healthReport(sets, d, c, ev.Repository, ev.SHA, check, ev.UpdatedAt, func() ([]string, []prRef, error) {
@@ -41,13 +56,15 @@ func classifyStatusSets(sets *ruleSets, d Delivery, ev *statusEvent, c *classifi
 	})
 }
 
-// classifyCheckRunSets classifies a check run with the server's rules as
-// before, then records it as a health report: one not completed yet is
-// pending (as of its start), a completed one maps as the health gate reads
-// it (success, anything else a failure).
+// classifyCheckRunSets classifies a check run with the rules that decide
+// for its repository, then records it as a health report: one not
+// completed yet is pending (as of its start), a completed one maps as the
+// health gate reads it (success, anything else a failure).
 func classifyCheckRunSets(sets *ruleSets, d Delivery, ev *checkRunEvent, c *classification) error {
-	if err := classifyCheckRun(sets.server, d, ev, c); err != nil {
-		return err
+	if rs := checkRules(sets, ev.Repository.FullName, c); rs != nil {
+		if err := classifyCheckRun(rs, d, ev, c); err != nil {
+			return err
+		}
 	}
 	cr := ev.CheckRun
 	check := intent.Check{Name: cr.Name, State: "pending", URL: cr.HTMLURL}

@@ -250,3 +250,44 @@ func BenchmarkClassifyBuildIndex(b *testing.B) {
 		})
 	}
 }
+
+// TestHealthOfASelfConfiguredRepositoryWakesItsPromotion: a status naming
+// a health check of a repository's own configuration wakes the automatic
+// promotion out of that environment, as the server's rules do for theirs;
+// a repository whose configuration does not load wakes nothing.
+func TestHealthOfASelfConfiguredRepositoryWakesItsPromotion(t *testing.T) {
+	server, err := rules.Parse("rules.yaml", []byte(indexServerRules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := strings.Replace(indexTeamA, "environments: [{name: dev}, {name: prod, auto: true}]",
+		"environments: [{name: dev, health: {checks: ['argocd/{{.Service}}-{{.Env}}']}}, {name: prod, auto: true}]", 1)
+	teamA, err := rules.ParseRepoConfig(rules.ConfigSource{Repo: "acme/team-a", Path: rules.DefaultRepoConfigPath, Commit: afterSHA}, []byte(own), server.Policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := fakeIndex{{Repo: "acme/team-a", Rules: teamA}, {Repo: "acme/team-b", Invalid: true}}
+	for _, tc := range []struct {
+		repo string
+		want []intent.Kind
+	}{
+		{"acme/team-a", []intent.Kind{intent.KindPromote, intent.KindPolicy, intent.KindHealth}},
+		{"acme/team-b", nil},
+	} {
+		body := strings.ReplaceAll(string(statusPayload("success", "argocd/orders-dev", "https://argocd.example.com/orders", "main")), "acme/gitops", tc.repo)
+		c, err := classify(&ruleSets{server: server, repos: idx}, Delivery{Event: "status", ID: "d-1", Payload: []byte(body), Received: time.Unix(0, 0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []intent.Kind
+		for _, in := range c.intents {
+			got = append(got, in.Kind)
+			if in.Kind == intent.KindPromote && (in.Repo != "acme/team-a" || in.From != "dev" || in.To != "prod" || len(in.Services) != 1 || in.Services[0] != "orders") {
+				t.Errorf("%s: promote %+v, want orders dev→prod in acme/team-a", tc.repo, in)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: intents %v (%s), want %v", tc.repo, got, c.note, tc.want)
+		}
+	}
+}
