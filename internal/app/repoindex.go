@@ -72,7 +72,7 @@ func (w *webhookConfigs) RepoConfigs(server *rules.Rules) []webhook.RepoConfig {
 type checkoutIndex struct{ idx *repoindex.Index }
 
 func (c checkoutIndex) IndexConfig(ctx context.Context, lc checkout.LoadedConfig) error {
-	e := repoindex.Entry{Repo: lc.Repo, Path: lc.Path, Commit: lc.Commit, State: repoindex.None}
+	e := repoindex.Entry{Repo: lc.Repo, Path: lc.Path, Commit: lc.Commit, Committed: lc.CommitTime, State: repoindex.None}
 	switch {
 	case lc.Err != nil:
 		e.State, e.Config, e.Errors = repoindex.Invalid, lc.Data, checkout.ConfigErrors(lc.Err)

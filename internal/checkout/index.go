@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/promobot/promobot/internal/rules"
 )
@@ -19,6 +20,8 @@ type ConfigIndex interface {
 // LoadedConfig is one repository's configuration as read at Commit.
 type LoadedConfig struct {
 	Repo, Path, Commit string
+	// CommitTime is Commit's committer time (orders reads of one branch).
+	CommitTime time.Time
 	// Found: the file exists (Data is its content, when it could be read).
 	Found bool
 	Data  []byte
@@ -29,14 +32,14 @@ type LoadedConfig struct {
 // index hands a configuration just read to s.Index. A cancelled or
 // failed read (not a verdict on the commit) is not indexed; a failed
 // write is logged: the next read of a new commit writes again.
-func (s *Source) index(ctx context.Context, repo, commit string, e *configEntry) {
+func (s *Source) index(ctx context.Context, repo, commit string, committed time.Time, e *configEntry) {
 	if s.Index == nil || ctx.Err() != nil {
 		return
 	}
 	if e.err != nil && !errors.Is(e.err, ErrInvalidConfig) {
 		return
 	}
-	c := LoadedConfig{Repo: repo, Path: s.configPath(), Commit: commit, Found: e.found, Data: e.data, Err: e.err}
+	c := LoadedConfig{Repo: repo, Path: s.configPath(), Commit: commit, CommitTime: committed, Found: e.found, Data: e.data, Err: e.err}
 	if err := s.Index.IndexConfig(ctx, c); err != nil {
 		s.Log.Warn().Err(err).Str("repo", repo).Str("commit", commit).Msg("repository configuration not indexed; the webhook classifies with the previous entry")
 		return

@@ -130,7 +130,7 @@ func (s *Source) RulesAt(ctx context.Context, server *rules.Rules, repo string, 
 			s.configs.m[key] = e
 		}
 		s.configs.mu.Unlock()
-		s.index(ctx, repo, base.Commit(), e)
+		s.index(ctx, repo, base.Commit(), base.CommitTime(), e)
 	}
 	if e.err != nil {
 		var errs rules.Errors

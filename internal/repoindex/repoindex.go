@@ -15,6 +15,7 @@ package repoindex
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -60,6 +61,9 @@ type Entry struct {
 	// Errors are the first errors of an Invalid file, for people.
 	Errors  []string  `json:"errors,omitempty"`
 	Indexed time.Time `json:"indexed"`
+	// Committed is Commit's committer time: a read of an older commit,
+	// finished late, does not replace the entry of a newer one.
+	Committed time.Time `json:"committed,omitzero"`
 }
 
 // maxErrors bounds the errors an entry keeps.
@@ -148,12 +152,38 @@ func (x *Index) Put(ctx context.Context, e Entry) error {
 	if err != nil {
 		return fmt.Errorf("repoindex: encode %s: %w", e.Repo, err)
 	}
-	if _, err := x.kv.Put(ctx, key(e.Repo), b); err != nil {
-		return fmt.Errorf("repoindex: put %s: %w", e.Repo, err)
+	// Compare and set: the entry read is replaced only by its revision,
+	// so of two workers indexing two commits the newer commit stays.
+	for range maxPutTries {
+		cur, err := x.kv.Get(ctx, key(e.Repo))
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted):
+			_, err = x.kv.Create(ctx, key(e.Repo), b)
+		case err != nil:
+			return fmt.Errorf("repoindex: read %s: %w", e.Repo, err)
+		default:
+			var old Entry
+			if json.Unmarshal(cur.Value(), &old) == nil && old.Commit != e.Commit &&
+				!e.Committed.IsZero() && old.Committed.After(e.Committed) {
+				x.log.Debug().Str("repo", e.Repo).Str("commit", e.Commit).Str("indexed", old.Commit).
+					Msg("repository configuration of an older commit not indexed over a newer one")
+				return nil
+			}
+			_, err = x.kv.Update(ctx, key(e.Repo), b, cur.Revision())
+		}
+		if err == nil {
+			x.set(lk, e)
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return fmt.Errorf("repoindex: put %s: %w", e.Repo, err)
+		}
 	}
-	x.set(lk, e)
-	return nil
+	return fmt.Errorf("repoindex: put %s: %d concurrent writes won", e.Repo, maxPutTries)
 }
+
+// maxPutTries bounds Put's compare-and-set rounds against other writers.
+const maxPutTries = 5
 
 // Has reports whether repo has an entry (as this process last saw).
 func (x *Index) Has(repo string) bool {

@@ -2,6 +2,7 @@ package repoindex
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -144,5 +145,54 @@ func TestIndexFollowsWrites(t *testing.T) {
 	_, l3 := reader.Configs(rs)
 	if l3[2].Repo != "acme/team-a" || l3[2].Rules != teamARules {
 		t.Error("an unchanged repository was compiled again")
+	}
+}
+
+// TestOlderCommitNeverReplacesANewerOne: two workers read two commits of
+// a repository; the one that reads the older commit finishes last, and the
+// newer commit's entry stays. Entries without a commit time (written by an
+// older promobot) are replaced as before.
+func TestOlderCommitNeverReplacesANewerOne(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	js := jetStream(t, ctx)
+	a, err := Open(ctx, js(), 1, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(ctx, js(), 1, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	stored := func() Entry {
+		t.Helper()
+		e, err := a.kv.Get(ctx, key("acme/team-a"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out Entry
+		if err := json.Unmarshal(e.Value(), &out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	newer := Entry{Repo: "acme/team-a", Path: ".github/promobot.yaml", Commit: "c2", Committed: t0.Add(time.Minute), State: Invalid, Config: []byte("version: 2\n")}
+	older := Entry{Repo: "acme/team-a", Path: ".github/promobot.yaml", Commit: "c1", Committed: t0, State: Valid, Config: []byte(teamA)}
+	if err := a.Put(ctx, newer); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Put(ctx, older); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(); got.Commit != "c2" || got.State != Invalid {
+		t.Errorf("after a late read of the older commit the entry is %s (%s), want c2 (invalid)", got.Commit, got.State)
+	}
+	legacy := Entry{Repo: "acme/team-a", Path: ".github/promobot.yaml", Commit: "c3", State: None}
+	if err := b.Put(ctx, legacy); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(); got.Commit != "c3" {
+		t.Errorf("an entry without a commit time did not replace: %s", got.Commit)
 	}
 }
