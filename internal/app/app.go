@@ -359,7 +359,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	}
 	a.wg.Wait()
 	if p := a.page.Load(); p != nil {
-		p.settle() // its background rebuilds, cancelled with the rest
+		p.close() // its background rebuilds, cancelled with the rest
 	}
 	a.close()
 	return errors.Join(errs...)

@@ -82,6 +82,10 @@ func (s healthStore) Record(ctx context.Context, repo, sha string, c intent.Chec
 				switch {
 				case rec.At.Before(old.At):
 					return false, nil
+				case rec.At.Equal(old.At) && rec.State == "pending" && old.State != "pending":
+					// GitHub's times are whole seconds: a pending report
+					// and its outcome in one second arrive in any order.
+					return false, nil
 				case rec == old:
 					return true, nil // a redelivery: kept already
 				}
@@ -151,25 +155,36 @@ func (b *liveBoard) cellHealth(rs *rules.Rules, repo, service string, c ui.Cell)
 // healthNames caches the rendered health check names of each service and
 // environment for one version of the rules (templates render once, not on
 // every request).
+// healthNames caches the rendered check names per rules value: the page
+// shows repositories with different rules (their own files, generators
+// expanded per head), each asked on every request.
 type healthNames struct {
 	mu    sync.Mutex
-	rs    *rules.Rules
-	names map[[2]string][]string
+	names map[*rules.Rules]map[[2]string][]string
 }
+
+// maxNamedRules bounds the rules values kept; past it the cache starts
+// over (a rules reload or many new heads), which costs one rendering.
+const maxNamedRules = 256
 
 func (n *healthNames) of(rs *rules.Rules, service, env string) ([]string, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.rs != rs {
-		n.rs, n.names = rs, map[[2]string][]string{}
+	byRules := n.names[rs]
+	if byRules == nil {
+		if n.names == nil || len(n.names) >= maxNamedRules {
+			n.names = map[*rules.Rules]map[[2]string][]string{}
+		}
+		byRules = map[[2]string][]string{}
+		n.names[rs] = byRules
 	}
 	k := [2]string{service, env}
-	if names, ok := n.names[k]; ok {
+	if names, ok := byRules[k]; ok {
 		return names, nil
 	}
 	names, err := rs.HealthChecks(service, env)
 	if err == nil {
-		n.names[k] = names
+		byRules[k] = names
 	}
 	return names, err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"runtime"
 	"strings"
 	"time"
 
@@ -45,7 +46,9 @@ func (s *uiSource) repos(server *rules.Rules) []string {
 	_, cs := s.configured.Configs(server)
 	added := false
 	for _, c := range cs {
-		if c.State == repoindex.None || seen[strings.ToLower(c.Repo)] {
+		// A repository the organisation policy no longer admits is not
+		// shown, even if a worker indexed it before.
+		if c.State == repoindex.None || seen[strings.ToLower(c.Repo)] || !server.Policy.RepoAllowed(c.Repo) {
 			continue
 		}
 		seen[strings.ToLower(c.Repo)] = true
@@ -114,6 +117,48 @@ func (s *uiSource) locate(ctx context.Context, server *rules.Rules, repo string)
 		return located{rules: server, h: h, err: err}
 	}
 	branch := baseBranch(server)
+	lk := strings.ToLower(repo)
+	head, err := s.mirrors.Head(repo, branch)
+	if err == nil {
+		s.mu.Lock()
+		c, ok := s.locs[lk]
+		s.mu.Unlock()
+		if ok && c.server == server && c.head == head && (c.ownBranch == "" || s.headIs(repo, c.ownBranch, c.ownHead)) {
+			return c.l // nothing it was read from moved
+		}
+	}
+	l := s.locateAt(ctx, server, repo, branch)
+	if l.err == nil && !l.none && head != "" {
+		c := locCache{server: server, head: head, l: l}
+		if own := l.rules.Defaults.BaseBranch; own != "" && own != branch {
+			c.ownBranch, c.ownHead = own, l.head.String()
+		}
+		s.mu.Lock()
+		if s.locs == nil {
+			s.locs = map[string]locCache{}
+		}
+		s.locs[lk] = c
+		s.mu.Unlock()
+	}
+	return l
+}
+
+// locCache is a repository's located state, valid while the server's
+// rules and the heads it was read at are the same.
+type locCache struct {
+	server             *rules.Rules
+	head               string // the server's base branch head
+	ownBranch, ownHead string // the configuration's own base branch, when it names one
+	l                  located
+}
+
+func (s *uiSource) headIs(repo, branch, want string) bool {
+	h, err := s.mirrors.Head(repo, branch)
+	return err == nil && h == want
+}
+
+// locateAt reads repo at branch's head: the rules there and the head.
+func (s *uiSource) locateAt(ctx context.Context, server *rules.Rules, repo, branch string) located {
 	snap, err := s.mirrors.Snapshot(ctx, repo, branch)
 	if errors.Is(err, gitmirror.ErrNoRepo) || errors.Is(err, gitmirror.ErrNoRev) {
 		return located{rules: server, none: true}
@@ -153,44 +198,65 @@ func (s *uiSource) locate(ctx context.Context, server *rules.Rules, repo string)
 // less, and a page stays within its ~100 ms even when it does not.
 const freshWait = 50 * time.Millisecond
 
-// get returns repo's matrix: the one built, when its key is current and it
-// is under builtTTL old; else the one a background rebuild makes within
-// freshWait, or failing that the one built, marked updating; else (the
-// first request) one built now.
+// get returns repo's matrix (matrices).
 func (s *uiSource) get(ctx context.Context, server *rules.Rules, repo string) builtRepo {
-	l := s.locate(ctx, server, repo)
-	key := l.key()
-	lk := strings.ToLower(repo)
-	s.mu.Lock()
-	b, ok := s.built[lk]
-	s.mu.Unlock()
-	if ok && b.key == key && s.now().Sub(b.at) < builtTTL {
-		return b
+	return s.matrices(ctx, server, []string{repo})[0]
+}
+
+// matrices returns each repository's matrix: the one built, when its key
+// is current and it is under builtTTL old; else the one a background
+// rebuild makes while the request waits (freshWait, once for all of
+// them), or failing that the one built, marked updating when its head or
+// rules are older; else (the first request of a repository) one built now.
+func (s *uiSource) matrices(ctx context.Context, server *rules.Rules, repos []string) []builtRepo {
+	out := make([]builtRepo, len(repos))
+	type waiting struct {
+		i    int
+		key  string
+		done <-chan struct{}
 	}
-	if !ok {
-		b = s.build(ctx, repo, l)
-		s.keep(repo, b)
-		return b
-	}
-	done := s.kick(repo)
-	if wait := s.wait(); wait > 0 {
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		select {
-		case <-done:
-			s.mu.Lock()
-			nb := s.built[lk]
-			s.mu.Unlock()
-			if nb.key == key {
-				return nb
+	var waits []waiting
+	for i, repo := range repos {
+		l := s.locate(ctx, server, repo)
+		key := l.key()
+		s.mu.Lock()
+		b, ok := s.built[strings.ToLower(repo)]
+		s.mu.Unlock()
+		switch {
+		case ok && b.key == key && s.now().Sub(b.at) < builtTTL:
+			out[i] = b
+		case !ok:
+			b = s.build(ctx, repo, l)
+			if ctx.Err() == nil { // a request given up is no verdict on the repository
+				s.keep(repo, b)
 			}
-			b = nb // newer still: a later push
-		case <-t.C:
-		case <-ctx.Done():
+			out[i] = b
+		default:
+			out[i] = b
+			out[i].rp.Updating = b.key != key // else only its minute is up
+			waits = append(waits, waiting{i, key, s.kick(repo)})
 		}
 	}
-	b.rp.Updating = true
-	return b
+	if wait := s.wait(); len(waits) > 0 && wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+	wait:
+		for _, w := range waits {
+			select {
+			case <-w.done:
+				s.mu.Lock()
+				nb := s.built[strings.ToLower(repos[w.i])]
+				s.mu.Unlock()
+				out[w.i] = nb
+				out[w.i].rp.Updating = nb.key != w.key // newer still: a later push
+			case <-t.C:
+				break wait
+			case <-ctx.Done():
+				break wait
+			}
+		}
+	}
+	return out
 }
 
 // wait is how long a request waits for a rebuild (tests: negative, none).
@@ -260,6 +326,10 @@ type rebuild struct {
 func (s *uiSource) kick(repo string) <-chan struct{} {
 	lk := strings.ToLower(repo)
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return closedChan
+	}
 	if r := s.rebuilding[lk]; r != nil {
 		r.again = true
 		s.mu.Unlock()
@@ -294,10 +364,27 @@ func (s *uiSource) kick(repo string) <-chan struct{} {
 	return r.done
 }
 
+// closedChan is the answer to a kick after close: nothing to wait for.
+var closedChan = func() <-chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // rebuildOnce reads repo afresh and keeps its matrix unless it is current.
+// At most GOMAXPROCS rebuilds walk at once: at start or after a rules
+// reload every repository is kicked together.
 func (s *uiSource) rebuildOnce(ctx context.Context, repo string) {
 	server := s.rules()
 	if server == nil || ctx.Err() != nil {
+		return
+	}
+	s.mu.Lock()
+	if s.sem == nil {
+		s.sem = make(chan struct{}, runtime.GOMAXPROCS(0))
+	}
+	sem := s.sem
+	s.mu.Unlock()
+	select {
+	case sem <- struct{}{}:
+		defer func() { <-sem }()
+	case <-ctx.Done():
 		return
 	}
 	l := s.locate(ctx, server, repo)
@@ -321,7 +408,9 @@ func (s *uiSource) refresh(ctx context.Context) {
 	if server == nil {
 		return
 	}
-	for _, repo := range s.repos(server) {
+	repos := s.repos(server)
+	s.forget(repos)
+	for _, repo := range repos {
 		if ctx.Err() != nil {
 			return
 		}
@@ -335,6 +424,34 @@ func (s *uiSource) refresh(ctx context.Context) {
 	}
 }
 
+// forget drops what is kept of repositories no longer shown.
+func (s *uiSource) forget(shown []string) {
+	keep := make(map[string]bool, len(shown))
+	for _, r := range shown {
+		keep[strings.ToLower(r)] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for lk := range s.built {
+		if !keep[lk] {
+			delete(s.built, lk)
+		}
+	}
+	for lk := range s.locs {
+		if !keep[lk] {
+			delete(s.locs, lk)
+		}
+	}
+}
+
 // settle waits for the background rebuilds running, and the passes they
 // were asked for meanwhile.
 func (s *uiSource) settle() { s.wg.Wait() }
+
+// close refuses new rebuilds and waits for those running (shutdown).
+func (s *uiSource) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.wg.Wait()
+}

@@ -60,7 +60,10 @@ type uiSource struct {
 	mu         sync.Mutex
 	built      map[string]builtRepo // lower-case repository → its matrix at one head
 	rebuilding map[string]*rebuild
-	wg         sync.WaitGroup // background rebuilds
+	locs       map[string]locCache // lower-case repository → where it was last located
+	sem        chan struct{}       // bounds the rebuilds walking at once
+	closed     bool                // shutting down: no new rebuilds
+	wg         sync.WaitGroup      // background rebuilds
 }
 
 // builtRepo is a repository's matrix without the live records, with the
@@ -113,8 +116,7 @@ func (s *uiSource) Status(ctx context.Context) (ui.Status, error) {
 	if rs == nil {
 		return st, errors.New("no rules")
 	}
-	for _, repo := range s.repos(rs) {
-		b := s.get(ctx, rs, repo)
+	for _, b := range s.matrices(ctx, rs, s.repos(rs)) {
 		st.Repositories = append(st.Repositories, s.withLive(b.rp, b.rules))
 	}
 	return st, nil
@@ -136,10 +138,17 @@ func (s *uiSource) withLive(rp ui.Repository, rs *rules.Rules) ui.Repository {
 		cells := make([]ui.Cell, len(svc.Cells))
 		for j, c := range svc.Cells {
 			c.OpenPRs, c.Waiting, c.Failed = nil, nil, nil
-			for _, r := range s.live.records(rp.Repo, svc.Name, c.Env) {
+			recs := s.live.records(rp.Repo, svc.Name, c.Env)
+			var newest time.Time // the latest promotion with a PR or a wait
+			for _, r := range recs {
+				if !r.Failed && r.Created.After(newest) {
+					newest = r.Created
+				}
+			}
+			for _, r := range recs {
 				switch {
-				case r.Failed: // uidead.go; moot once the environment runs its tag
-					if r.Tag == "" || r.Tag != c.Tag {
+				case r.Failed: // uidead.go; moot once the environment runs its tag, or a later promotion came
+					if (r.Tag == "" || r.Tag != c.Tag) && (r.Created.IsZero() || !c.Since.After(r.Created) && !newest.After(r.Created)) {
 						c.Failed = append(c.Failed, ui.Failure{Tag: r.Tag, Reason: r.Reason, At: r.At})
 					}
 				case r.PR != 0 && r.PR != c.PR && (r.Tag == "" || r.Tag != c.Tag):

@@ -41,8 +41,8 @@ type Repository struct {
 	// Head is the base branch commit the matrix shows ("" before the
 	// repository's first fetch).
 	Head string `json:"head,omitempty"`
-	// Updating is true while a newer head (or a newer hour of the lag
-	// flags) is being read: the matrix shown is Head's, a moment old.
+	// Updating is true while a newer head (or changed rules) is being
+	// read: the matrix shown is Head's, a moment old.
 	Updating bool `json:"updating,omitempty"`
 	// Error says why the repository cannot be shown, such as its own
 	// configuration file not loading.
