@@ -249,3 +249,28 @@ func keys(m map[string]ui.Repository) []string {
 }
 
 func ptr(s string) *string { return &s }
+
+func TestPageHidesRepositoriesThePolicyNoLongerAdmits(t *testing.T) {
+	f := newPageFixture(t)
+	rs, err := rules.Parse("promotion-rules.yaml", []byte(pageServerRules+"policy:\n  repositories:\n    allow: ['acme/gitops', 'acme/team']\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.src.rules = func() *rules.Rules { return rs }
+	if got := f.status(t); len(got) != 2 || got["acme/broken"].Repo != "" {
+		t.Errorf("repositories = %v, want acme/gitops and acme/team (acme/broken is outside repositories.allow)", keys(got))
+	}
+}
+
+func TestPageRequestGivenUpCachesNothing(t *testing.T) {
+	f := newPageFixture(t)
+	gone, cancel := context.WithCancel(context.Background())
+	cancel() // the visitor closed the tab during the first walk
+	if _, err := f.src.Status(gone); err != nil {
+		t.Fatal(err)
+	}
+	rp := f.status(t)["acme/team"]
+	if rp.Error != "" || cells(rp) != "team-pay/qa=p3 team-pay/live=p2" {
+		t.Errorf("after a request given up: error %q, %q", rp.Error, cells(rp))
+	}
+}
