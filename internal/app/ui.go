@@ -124,6 +124,7 @@ func refreshMirrors(ctx context.Context, s *uiSource, clients *ghapp.Clients, ev
 				}
 			}
 			s.refresh(ctx)
+			s.pruneHealth(ctx)
 		}
 		t.Reset(every)
 	}
