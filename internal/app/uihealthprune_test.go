@@ -37,9 +37,9 @@ services:
 	board := newLiveBoard(kv, zerolog.Nop())
 	for _, r := range []healthRecord{
 		{Repo: "acme/gitops", Check: "argocd/web-prod", State: "success", At: now.AddDate(0, -3, 0)}, // named: kept
-		{Repo: "acme/gitops", Check: "ci/run-1234", State: "success", At: now.Add(-2 * time.Hour)},     // unnamed, old: deleted
-		{Repo: "acme/gitops", Check: "argocd/api-prod", State: "pending", At: now.Add(-time.Minute)},   // unnamed, recent: kept
-		{Repo: "acme/unread", Check: "ci/run-1", State: "success", At: now.AddDate(-1, 0, 0)},          // repository not read: kept
+		{Repo: "acme/gitops", Check: "ci/run-1234", State: "success", At: now.Add(-2 * time.Hour)},   // unnamed, old: deleted
+		{Repo: "acme/gitops", Check: "argocd/api-prod", State: "pending", At: now.Add(-time.Minute)}, // unnamed, recent: kept
+		{Repo: "acme/unread", Check: "ci/run-1", State: "success", At: now.AddDate(-1, 0, 0)},        // repository not read: kept
 	} {
 		data, err := json.Marshal(r)
 		if err != nil {
