@@ -47,7 +47,18 @@ func checkOnlyTagChanged(t *testing.T, in, out []byte, s Spec, tag string, about
 	if err != nil || !bytes.Equal(again, out) {
 		t.Fatalf("second Set changed the file: %v\n%q\n%q", err, out, again)
 	}
-	d := lineDiff(string(in), string(out))
+	// A block appended after a last line without a line break ends that
+	// line first, in the file's style ("\r\n" or "\n"): the line itself is
+	// unchanged (the split below is on "\n" only, so a "\r\n" would read as
+	// a changed line).
+	base := string(in)
+	for _, eol := range []string{"\r\n", "\n"} {
+		if len(base) > 0 && !strings.HasSuffix(base, "\n") && strings.HasPrefix(string(out), base+eol) {
+			base += eol
+			break
+		}
+	}
+	d := lineDiff(base, string(out))
 	if len(d) > 8 {
 		t.Fatalf("%d lines changed:\n%q", len(d), d)
 	}
