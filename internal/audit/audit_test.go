@@ -52,15 +52,8 @@ var (
 func fixture(t *testing.T) (*history.History, *rules.Rules) {
 	t.Helper()
 	fixOnce.Do(func() {
-		r := gitfixture.GitOps(t)
-		rs, err := rules.Parse("rules.yaml", []byte(gitfixture.GitOpsRules))
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, head, err := history.OpenDir(r.Dir, "main")
-		if err != nil {
-			t.Fatal(err)
-		}
+		o := gitfixture.OpenGitOps(t)
+		rs, st, head := o.Rules, o.Store, o.Head
 		h, err := history.Walk(context.Background(), st, head, rs, history.Options{})
 		if err != nil {
 			t.Fatal(err)

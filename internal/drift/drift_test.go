@@ -10,19 +10,11 @@ import (
 	"github.com/promobot/promobot/internal/drift"
 	"github.com/promobot/promobot/internal/history"
 	"github.com/promobot/promobot/internal/history/gitfixture"
-	"github.com/promobot/promobot/internal/rules"
 )
 
 func TestCheckRaisesEveryFlag(t *testing.T) {
-	r := gitfixture.GitOps(t)
-	rs, err := rules.Parse("rules.yaml", []byte(gitfixture.GitOpsRules))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, head, err := history.OpenDir(r.Dir, "main")
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := gitfixture.OpenGitOps(t)
+	rs, st, head := o.Rules, o.Store, o.Head
 	h, err := history.Walk(context.Background(), st, head, rs, history.Options{})
 	if err != nil {
 		t.Fatal(err)

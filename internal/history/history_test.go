@@ -19,15 +19,8 @@ import (
 
 func walkFixture(t *testing.T) *history.History {
 	t.Helper()
-	r := gitfixture.GitOps(t)
-	rs, err := rules.Parse("rules.yaml", []byte(gitfixture.GitOpsRules))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, head, err := history.OpenDir(r.Dir, "main")
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := gitfixture.OpenGitOps(t)
+	rs, st, head := o.Rules, o.Store, o.Head
 	h, err := history.Walk(context.Background(), st, head, rs, history.Options{Repo: "acme/gitops"})
 	if err != nil {
 		t.Fatal(err)
@@ -88,15 +81,8 @@ func TestWalkReportsWhatRunsNowAndSinceWhen(t *testing.T) {
 }
 
 func TestWalkStopsAtTheCommitLimit(t *testing.T) {
-	r := gitfixture.GitOps(t)
-	rs, err := rules.Parse("rules.yaml", []byte(gitfixture.GitOpsRules))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, head, err := history.OpenDir(r.Dir, "main")
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := gitfixture.OpenGitOps(t)
+	rs, st, head := o.Rules, o.Store, o.Head
 	for _, tc := range []struct {
 		limit   int
 		commits int
@@ -125,15 +111,8 @@ func TestWalkStopsAtTheCommitLimit(t *testing.T) {
 }
 
 func TestCacheWalksOncePerHead(t *testing.T) {
-	r := gitfixture.GitOps(t)
-	rs, err := rules.Parse("rules.yaml", []byte(gitfixture.GitOpsRules))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, head, err := history.OpenDir(r.Dir, "main")
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := gitfixture.OpenGitOps(t)
+	rs, st, head := o.Rules, o.Store, o.Head
 	c := history.NewCache(2)
 	a, err := c.Walk(context.Background(), st, head, rs, history.Options{})
 	if err != nil {
@@ -169,21 +148,14 @@ func diffLines(want, got []string) string {
 }
 
 func TestWalkFromABaseEqualsAFullWalk(t *testing.T) {
-	r := gitfixture.GitOps(t)
-	rs, err := rules.Parse("rules.yaml", []byte(gitfixture.GitOpsRules))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, head, err := history.OpenDir(r.Dir, "main")
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := gitfixture.OpenGitOps(t)
+	rs, st, head := o.Rules, o.Store, o.Head
 	ctx := context.Background()
 	full, err := history.Walk(ctx, st, head, rs, history.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := plumbing.NewHash(r.Git(time.Time{}, gitfixture.Who{}, "rev-parse", "HEAD~3"))
+	old := plumbing.NewHash(o.Git(time.Time{}, gitfixture.Who{}, "rev-parse", "HEAD~3"))
 	base, err := history.Walk(ctx, st, old, rs, history.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -223,7 +195,7 @@ func sameJSON(t *testing.T, a, b *history.History) bool {
 // two commits list different services; the walk with the new service must
 // not start from a walk that did not track it (its past would be lost).
 func TestCacheTellsGeneratedServicesApart(t *testing.T) {
-	r := gitfixture.GitOps(t)
+	o := gitfixture.OpenGitOps(t)
 	file := gitfixture.GitOpsRules + `generators:
   - repo: acme/gitops
     directories: 'apps/web'
@@ -250,11 +222,8 @@ func TestCacheTellsGeneratedServicesApart(t *testing.T) {
 	if len(with.Services) != len(without.Services)+1 || with.Digest() != without.Digest() {
 		t.Fatalf("fixture: %d and %d services, digests %s %s", len(with.Services), len(without.Services), with.Digest(), without.Digest())
 	}
-	st, head, err := history.OpenDir(r.Dir, "main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := plumbing.NewHash(r.Git(time.Time{}, gitfixture.Who{}, "rev-parse", "HEAD~1"))
+	st, head := o.Store, o.Head
+	old := plumbing.NewHash(o.Git(time.Time{}, gitfixture.Who{}, "rev-parse", "HEAD~1"))
 	c := history.NewCache(4)
 	if _, err := c.Walk(ctx, st, old, without, history.Options{Repo: "acme/gitops"}); err != nil {
 		t.Fatal(err)
