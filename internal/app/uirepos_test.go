@@ -226,6 +226,7 @@ func TestPageRequestWaitsForAShortRebuild(t *testing.T) {
 
 func TestPageRefreshRebuildsAfterAFetch(t *testing.T) {
 	f := newPageFixture(t)
+	f.src.freshWait = -1 // the request must not be what rebuilds
 	f.status(t) // built once
 	sha, err := f.gh.Commit("acme/gitops", "main", map[string]*string{"apps/web/prod/kustomization.yaml": ptr(kustomization("r.example.com/web", "v2"))}, "promote web")
 	if err != nil {
@@ -264,6 +265,7 @@ func TestPageHidesRepositoriesThePolicyNoLongerAdmits(t *testing.T) {
 
 func TestPageRequestGivenUpCachesNothing(t *testing.T) {
 	f := newPageFixture(t)
+	f.src.freshWait = -1 // what the next request shows is what was kept
 	gone, cancel := context.WithCancel(context.Background())
 	cancel() // the visitor closed the tab during the first walk
 	if _, err := f.src.Status(gone); err != nil {
