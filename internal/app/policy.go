@@ -82,7 +82,7 @@ func (s policySchedule) DeleteAt(ctx context.Context, key string, rev uint64) er
 	}
 	k := policyPrefix + queue.EscapeKey(key)
 	err := s.kv.Delete(ctx, k, jetstream.LastRevision(rev))
-	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyNotFound) {
+	if queue.CASConflict(err) || errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil // rewritten since: the newer verdict stays
 	}
 	return err

@@ -124,7 +124,7 @@ func (b *liveBoard) waitsOf(ctx context.Context, in intent.Intent) (own map[stri
 		switch {
 		case err == nil || errors.Is(err, jetstream.ErrKeyNotFound):
 			own[r.Service] = r
-		case errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists):
+		case queue.CASConflict(err):
 			newer[r.Service] = true // rewritten since it was read
 		default:
 			errs = append(errs, fmt.Errorf("clear %s: %w", k, err))
@@ -159,7 +159,7 @@ func (s waitStore) forget(ctx context.Context, in intent.Intent) error {
 			continue // a later run waits; it is alive
 		}
 		if err := kv.Delete(ctx, k, jetstream.LastRevision(e.Revision())); err != nil &&
-			!errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			!queue.CASConflict(err) && !errors.Is(err, jetstream.ErrKeyNotFound) {
 			errs = append(errs, fmt.Errorf("forget waiting command: %w", err))
 		}
 	}
@@ -176,7 +176,7 @@ func (b *liveBoard) clearFailed(ctx context.Context, in intent.Intent, svc strin
 		err = b.kv.Delete(ctx, key, jetstream.LastRevision(e.Revision()))
 	}
 	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) && !errors.Is(err, jetstream.ErrKeyDeleted) &&
-		!errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {
+		!queue.CASConflict(err) {
 		b.log.Warn().Err(err).Str("intent", in.ID).Str("delivery", in.DeliveryID).Str("service", svc).Msg("ui: failed record not cleared; the page is stale until the next one")
 	}
 }

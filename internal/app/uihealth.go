@@ -95,7 +95,7 @@ func (s healthStore) Record(ctx context.Context, repo, sha string, c intent.Chec
 		if err == nil {
 			return true, nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		if !queue.CASConflict(err) {
 			return false, fmt.Errorf("write health record: %w", err)
 		}
 		// Another worker wrote it meanwhile: read it again.

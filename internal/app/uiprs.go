@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/promobot/promobot/internal/ghapp"
+	"github.com/promobot/promobot/internal/queue"
 )
 
 // prGrace is how much older than a listing of open pull requests a PR
@@ -105,7 +106,7 @@ func (b *liveBoard) prunePRs(ctx context.Context, repo string, pulls pullLister)
 		case err == nil:
 			b.log.Info().Str("repo", repo).Str("service", f.rec.Service).Str("env", f.rec.Env).Int("pr", f.rec.PR).
 				Str("intent", f.rec.Intent).Msg("ui: pull request no longer open; its entry leaves the page")
-		case errors.Is(err, jetstream.ErrKeyRevisionMismatch), errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyNotFound):
+		case queue.CASConflict(err), errors.Is(err, jetstream.ErrKeyNotFound):
 			// rewritten since it was read: the newer record stands
 		default:
 			errs = append(errs, fmt.Errorf("clear %s: %w", k, err))

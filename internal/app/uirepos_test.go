@@ -227,7 +227,7 @@ func TestPageRequestWaitsForAShortRebuild(t *testing.T) {
 func TestPageRefreshRebuildsAfterAFetch(t *testing.T) {
 	f := newPageFixture(t)
 	f.src.freshWait = -1 // the request must not be what rebuilds
-	f.status(t) // built once
+	f.status(t)          // built once
 	sha, err := f.gh.Commit("acme/gitops", "main", map[string]*string{"apps/web/prod/kustomization.yaml": ptr(kustomization("r.example.com/web", "v2"))}, "promote web")
 	if err != nil {
 		t.Fatal(err)

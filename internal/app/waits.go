@@ -65,7 +65,7 @@ func (s waitStore) Wake(ctx context.Context, repo, env, by string) (int, error) 
 		// Woken (or unreadable, so nobody could wake it): forgotten, unless
 		// it waits again since.
 		if err := kv.Delete(ctx, k, jetstream.LastRevision(e.Revision())); err != nil &&
-			!errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			!queue.CASConflict(err) && !errors.Is(err, jetstream.ErrKeyNotFound) {
 			return woken, fmt.Errorf("forget waiting command: %w", err)
 		}
 	}

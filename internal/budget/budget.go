@@ -46,7 +46,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/promobot/promobot/internal/queue"
 	"github.com/rs/zerolog"
 
 	"github.com/promobot/promobot/internal/fate"
@@ -422,7 +424,7 @@ func (b *Budget) update(ctx context.Context, acct string, fn func(st *state, now
 
 // conflict reports a failed compare-and-set.
 func conflict(err error) bool {
-	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+	if queue.CASConflict(err) {
 		return true
 	}
 	var apiErr *jetstream.APIError

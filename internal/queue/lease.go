@@ -43,7 +43,7 @@ func (q *Queue) Lease(ctx context.Context, key string) (*Lease, error) {
 	defer cancel()
 	rev, err := q.leases.Create(cctx, k, holder)
 	if err != nil {
-		if casConflict(err) {
+		if CASConflict(err) {
 			return nil, fmt.Errorf("%w: %s", ErrLeaseHeld, key)
 		}
 		return nil, fmt.Errorf("%w: lease %s: %w", ErrUnavailable, key, err)
@@ -62,7 +62,7 @@ func (l *Lease) Refresh(ctx context.Context) error {
 	defer l.mu.Unlock()
 	rev, err := l.kv.Update(ctx, l.key, l.holder, l.rev)
 	if err != nil {
-		if casConflict(err) {
+		if CASConflict(err) {
 			return ErrLeaseLost
 		}
 		return fmt.Errorf("%w: refresh lease: %w", ErrUnavailable, err)
@@ -78,7 +78,7 @@ func (l *Lease) Release(ctx context.Context) error {
 	defer l.mu.Unlock()
 	err := l.kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev))
 	if err != nil {
-		if casConflict(err) {
+		if CASConflict(err) {
 			return ErrLeaseLost
 		}
 		return fmt.Errorf("%w: release lease: %w", ErrUnavailable, err)
@@ -86,9 +86,10 @@ func (l *Lease) Release(ctx context.Context) error {
 	return nil
 }
 
-// casConflict reports a failed compare-and-set: the key exists, or its
-// revision moved on (10071, or 10164 on replicated streams).
-func casConflict(err error) bool {
+// CASConflict reports a failed compare-and-set on a KV key: the key
+// exists (Create), or its revision moved on (Update: 10071, or 10164 on
+// replicated streams).
+func CASConflict(err error) bool {
 	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 		return true
 	}

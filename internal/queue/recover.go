@@ -220,7 +220,7 @@ func (q *Queue) dropLeases(ctx context.Context, gone map[string]bool) (int, erro
 		switch {
 		case err == nil:
 			n++
-		case casConflict(err):
+		case CASConflict(err):
 			// Expired and taken by another worker since it was read.
 		default:
 			errs = append(errs, fmt.Errorf("delete lease %s: %w", e.Key(), err))

@@ -175,7 +175,7 @@ func (x *Index) Put(ctx context.Context, e Entry) error {
 			x.set(lk, e)
 			return nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		if !queue.CASConflict(err) {
 			return fmt.Errorf("repoindex: put %s: %w", e.Repo, err)
 		}
 	}
