@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
 	"github.com/promobot/promobot/internal/intent"
 	"github.com/promobot/promobot/internal/queue"
+	"github.com/promobot/promobot/internal/queue/queuetest"
 	"github.com/promobot/promobot/internal/ui"
 	"github.com/promobot/promobot/internal/worker"
 )
@@ -23,19 +23,11 @@ import (
 // hook is done with it.
 func deadApp(t *testing.T, ctx context.Context, qcfg queue.Config) (a *App, hooked chan queue.DeadLetter) {
 	t.Helper()
-	e, err := queue.StartEmbedded(ctx, queue.EmbeddedConfig{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Shutdown)
-	nc, err := nats.Connect(e.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := queuetest.Connect(t, ctx)()
 	a = &App{log: zerolog.New(zerolog.NewTestWriter(t)), nc: nc}
 	hooked = make(chan queue.DeadLetter, 8)
 	qcfg.DeadLettered = func(dl queue.DeadLetter) { a.forgetDead(dl); hooked <- dl }
+	var err error
 	if a.q, err = queue.Open(ctx, nc, qcfg); err != nil {
 		t.Fatal(err)
 	}

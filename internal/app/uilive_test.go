@@ -5,12 +5,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/promobot/promobot/internal/intent"
-	"github.com/promobot/promobot/internal/queue"
+	"github.com/promobot/promobot/internal/queue/queuetest"
 	"github.com/promobot/promobot/internal/worker"
 )
 
@@ -65,26 +64,12 @@ func TestLiveBoardSharesOpenPRsAndGatesAcrossProcesses(t *testing.T) {
 // process the test plays.
 func stateBuckets(t *testing.T, ctx context.Context) func() jetstream.KeyValue {
 	t.Helper()
-	e, err := queue.StartEmbedded(ctx, queue.EmbeddedConfig{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Shutdown)
-	kv := func() jetstream.KeyValue {
-		nc, err := nats.Connect(e.ClientURL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "state"})
+	js := queuetest.JetStream(t, ctx)
+	return func() jetstream.KeyValue {
+		b, err := js().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "state"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
-	return kv
 }

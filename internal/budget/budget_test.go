@@ -12,13 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/promobot/promobot/internal/fate"
-	"github.com/promobot/promobot/internal/queue"
+	"github.com/promobot/promobot/internal/queue/queuetest"
 )
 
 const waitLong = 30 * time.Second
@@ -29,23 +28,7 @@ func jetStream(t *testing.T) func() jetstream.JetStream {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
-	e, err := queue.StartEmbedded(ctx, queue.EmbeddedConfig{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("start nats: %v", err)
-	}
-	t.Cleanup(e.Shutdown)
-	return func() jetstream.JetStream {
-		nc, err := nats.Connect(e.ClientURL())
-		if err != nil {
-			t.Fatalf("connect: %v", err)
-		}
-		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return js
-	}
+	return queuetest.JetStream(t, ctx)
 }
 
 func open(t *testing.T, js jetstream.JetStream, cfg Config) *Budget {

@@ -7,11 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/promobot/promobot/internal/queue"
+	"github.com/promobot/promobot/internal/queue/queuetest"
 	"github.com/promobot/promobot/internal/rules"
 )
 
@@ -33,31 +32,21 @@ services:
 
 func jetStream(t *testing.T, ctx context.Context) func() jetstream.JetStream {
 	t.Helper()
-	e, err := queue.StartEmbedded(ctx, queue.EmbeddedConfig{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("start nats: %v", err)
-	}
-	t.Cleanup(e.Shutdown)
-	return func() jetstream.JetStream {
-		nc, err := nats.Connect(e.ClientURL())
-		if err != nil {
-			t.Fatalf("connect: %v", err)
-		}
-		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return js
-	}
+	return queuetest.JetStream(t, ctx)
 }
 
 // waitFor waits until cond holds, woken by each change the watcher applies.
 func waitFor(t *testing.T, ctx context.Context, x *Index, cond func() bool) {
 	t.Helper()
-	for !cond() {
+	for {
+		// The channel is taken before cond is read: a change between the
+		// two closes it, so it is never missed.
+		changed := x.changed()
+		if cond() {
+			return
+		}
 		select {
-		case <-x.changed():
+		case <-changed:
 		case <-ctx.Done():
 			t.Fatal("index did not follow the bucket")
 		}
