@@ -59,6 +59,13 @@ func checkOnlyTagChanged(t *testing.T, in, out []byte, s Spec, tag string, about
 		}
 	}
 	d := lineDiff(base, string(out))
+	was, wasErr := Get(in, s)
+	addedTag := false
+	for _, m := range d {
+		if strings.HasPrefix(m, "+") && strings.Contains(m, tag) {
+			addedTag = true
+		}
+	}
 	if len(d) > 8 {
 		t.Fatalf("%d lines changed:\n%q", len(d), d)
 	}
@@ -81,6 +88,20 @@ func checkOnlyTagChanged(t *testing.T, in, out []byte, s Spec, tag string, about
 						ok = true
 					}
 				}
+			}
+		}
+		// A removed line of the old value itself is the edit: its added twin
+		// with the old tag replaced ("{tag:\nv1}"), or a continuation line
+		// of a multi-line scalar now written on one line ("tag: \"\n\"").
+		if !ok && strings.HasPrefix(l, "-") && wasErr == nil && was.Tag != "" && addedTag {
+			core := strings.Trim(l[1:], " \t\r\"'{}[],")
+			for _, m := range d {
+				if m == "+"+strings.Replace(l[1:], was.Tag, tag, 1) {
+					ok = true
+				}
+			}
+			if core == "" || strings.Contains(was.Tag, core) {
+				ok = true
 			}
 		}
 		if !ok {
